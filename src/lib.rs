@@ -7,6 +7,10 @@
 //! into video through an `ffmpeg` subprocess. [`convert`] and [`snapshot`]
 //! tie them together for the CLI, the service and the benchmarks.
 
+pub mod convert;
+pub mod encode;
+pub mod engine;
 pub mod guac;
 pub mod playback;
 pub mod render;
+pub mod snapshot;

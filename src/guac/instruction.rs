@@ -23,9 +23,16 @@ pub enum Instruction {
     },
     /// Opens a stream that is not an image (audio, clipboard, file, ...):
     /// its blobs are ignored, but it occupies the index until `end`.
-    OtherStream { stream: i32 },
-    Blob { stream: i32, data: String },
-    End { stream: i32 },
+    OtherStream {
+        stream: i32,
+    },
+    Blob {
+        stream: i32,
+        data: String,
+    },
+    End {
+        stream: i32,
+    },
     Copy {
         src: LayerIndex,
         sx: i32,
@@ -63,7 +70,11 @@ pub enum Instruction {
         b: u8,
         a: u8,
     },
-    Size { layer: LayerIndex, w: i32, h: i32 },
+    Size {
+        layer: LayerIndex,
+        w: i32,
+        h: i32,
+    },
     Move {
         layer: LayerIndex,
         parent: LayerIndex,
@@ -71,8 +82,13 @@ pub enum Instruction {
         y: i32,
         z: i32,
     },
-    Shade { layer: LayerIndex, opacity: u8 },
-    Dispose { layer: LayerIndex },
+    Shade {
+        layer: LayerIndex,
+        opacity: u8,
+    },
+    Dispose {
+        layer: LayerIndex,
+    },
     Cursor {
         hx: i32,
         hy: i32,
@@ -87,7 +103,9 @@ pub enum Instruction {
         y: i32,
         timestamp: Option<i64>,
     },
-    Sync { timestamp: i64 },
+    Sync {
+        timestamp: i64,
+    },
     /// Known instructions that carry nothing to draw (`key`, `name`, `nop`, ...).
     Ignored,
     /// An opcode this renderer does not implement.
@@ -103,8 +121,23 @@ pub struct InvalidInstruction {
 
 /// Opcodes that never affect the picture.
 const IGNORED: &[&str] = &[
-    "key", "touch", "name", "nop", "ack", "argv", "set", "required", "msg", "error",
-    "disconnect", "undefine", "ready", "args", "connect", "select", "size-hint",
+    "key",
+    "touch",
+    "name",
+    "nop",
+    "ack",
+    "argv",
+    "set",
+    "required",
+    "msg",
+    "error",
+    "disconnect",
+    "undefine",
+    "ready",
+    "args",
+    "connect",
+    "select",
+    "size-hint",
 ];
 
 /// Opcodes that open a non-image stream (their index is taken until `end`).
@@ -296,7 +329,13 @@ mod tests {
             }
         );
         let m = Instruction::from_raw(&raw("mouse", &["1", "2", "1", "500"])).unwrap();
-        assert!(matches!(m, Instruction::Mouse { timestamp: Some(500), .. }));
+        assert!(matches!(
+            m,
+            Instruction::Mouse {
+                timestamp: Some(500),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -308,8 +347,18 @@ mod tests {
 
     #[test]
     fn colour_components_are_clamped() {
-        let c = Instruction::from_raw(&raw("cfill", &["14", "0", "300", "-5", "7", "255"])).unwrap();
-        assert!(matches!(c, Instruction::Cfill { r: 255, g: 0, b: 7, a: 255, .. }));
+        let c =
+            Instruction::from_raw(&raw("cfill", &["14", "0", "300", "-5", "7", "255"])).unwrap();
+        assert!(matches!(
+            c,
+            Instruction::Cfill {
+                r: 255,
+                g: 0,
+                b: 7,
+                a: 255,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -318,7 +367,10 @@ mod tests {
             Instruction::from_raw(&raw("frobnicate", &[])).unwrap(),
             Instruction::Unknown("frobnicate".into())
         );
-        assert_eq!(Instruction::from_raw(&raw("key", &["65", "1", "5"])).unwrap(), Instruction::Ignored);
+        assert_eq!(
+            Instruction::from_raw(&raw("key", &["65", "1", "5"])).unwrap(),
+            Instruction::Ignored
+        );
         assert_eq!(
             Instruction::from_raw(&raw("clipboard", &["3", "text/plain"])).unwrap(),
             Instruction::OtherStream { stream: 3 }

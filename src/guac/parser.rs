@@ -64,7 +64,10 @@ impl std::fmt::Display for IssueKind {
                 "instruction has more than {MAX_ELEMENTS} elements; instruction skipped"
             ),
             IssueKind::Malformed { reason } => {
-                write!(f, "malformed instruction ({reason}); skipped to the next ';'")
+                write!(
+                    f,
+                    "malformed instruction ({reason}); skipped to the next ';'"
+                )
             }
             IssueKind::Truncated => write!(f, "recording ends inside an instruction (truncated)"),
             IssueKind::ReadFailed { cause } => write!(f, "reading failed: {cause}"),
@@ -431,14 +434,20 @@ mod tests {
                 chars: MAX_ELEMENT_CHARS + 1
             }
         );
-        assert_eq!(instructions(input.as_bytes()), [("sync".into(), vec!["100".into()])]);
+        assert_eq!(
+            instructions(input.as_bytes()),
+            [("sync".into(), vec!["100".into()])]
+        );
     }
 
     #[test]
     fn element_at_the_limit_is_accepted() {
         let max = "B".repeat(MAX_ELEMENT_CHARS);
         let input = format!("4.blob,1.1,{MAX_ELEMENT_CHARS}.{max};");
-        assert_eq!(instructions(input.as_bytes())[0].1[1].len(), MAX_ELEMENT_CHARS);
+        assert_eq!(
+            instructions(input.as_bytes())[0].1[1].len(),
+            MAX_ELEMENT_CHARS
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl Player {
                     self.part = part;
                     Flow::Continue
                 }
-                Step::Instruction(at, instruction) => self.instruction(at, instruction, sink, progress)?,
+                Step::Instruction(at, instruction) => {
+                    self.instruction(at, instruction, sink, progress)?
+                }
                 Step::Image(at, draw) => {
                     self.image(at, draw)?;
                     Flow::Continue
@@ -218,7 +220,9 @@ impl Player {
     }
 
     fn session_time(&mut self, raw: i64) -> i64 {
-        let (t, older) = self.clock.observe(self.timebase.session_time(self.part, raw));
+        let (t, older) = self
+            .clock
+            .observe(self.timebase.session_time(self.part, raw));
         if older {
             self.diag.backwards_timestamp();
         }

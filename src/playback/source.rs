@@ -5,7 +5,7 @@
 //! receiver for its decoded pixels.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use image::ImageFormat;
@@ -129,7 +129,7 @@ impl Reader {
         self.tx.send(step).map_err(|_| Hangup)
     }
 
-    fn read_part(&mut self, part: usize, path: &PathBuf) -> Result<(), Hangup> {
+    fn read_part(&mut self, part: usize, path: &Path) -> Result<(), Hangup> {
         // A new part is a new connection: its stream indices start afresh.
         self.streams.clear();
         self.send(Step::PartStart(part))?;
@@ -147,7 +147,9 @@ impl Reader {
                     };
                     match Instruction::from_raw(&raw) {
                         Ok(instruction) => self.handle(origin, instruction)?,
-                        Err(e) => self.warn(origin, format!("'{}' {}; skipped", e.opcode, e.reason)),
+                        Err(e) => {
+                            self.warn(origin, format!("'{}' {}; skipped", e.opcode, e.reason))
+                        }
                     }
                 }
                 Event::Issue(issue) => {
@@ -219,7 +221,10 @@ impl Reader {
     fn check_stream(&self, at: Origin, stream: i32) -> bool {
         let ok = (0..=MAX_STREAM).contains(&stream);
         if !ok {
-            self.warn(at, format!("stream index {stream} is out of range 0..={MAX_STREAM}; ignored"));
+            self.warn(
+                at,
+                format!("stream index {stream} is out of range 0..={MAX_STREAM}; ignored"),
+            );
         }
         ok
     }
@@ -243,7 +248,10 @@ impl Reader {
             *too_large = true;
             data.clear();
             data.shrink_to_fit();
-            self.warn(at, format!("image stream {index} exceeds {MAX_STREAM_BYTES} bytes; not drawn"));
+            self.warn(
+                at,
+                format!("image stream {index} exceeds {MAX_STREAM_BYTES} bytes; not drawn"),
+            );
         }
     }
 

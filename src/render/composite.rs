@@ -56,7 +56,11 @@ impl Operator {
     pub fn is_unbounded(self) -> bool {
         matches!(
             self,
-            Operator::Src | Operator::In | Operator::Out | Operator::ReverseIn | Operator::ReverseAtop
+            Operator::Src
+                | Operator::In
+                | Operator::Out
+                | Operator::ReverseIn
+                | Operator::ReverseAtop
         )
     }
 
@@ -148,7 +152,12 @@ pub fn unpremultiply(p: u32) -> (u8, u8, u8, u8) {
         return (0, 0, 0, 0);
     }
     let un = |c: u32| ((c * 255 + a / 2) / a).min(255) as u8;
-    (un((p >> 16) & 0xFF), un((p >> 8) & 0xFF), un(p & 0xFF), a as u8)
+    (
+        un((p >> 16) & 0xFF),
+        un((p >> 8) & 0xFF),
+        un(p & 0xFF),
+        a as u8,
+    )
 }
 
 #[cfg(test)]
@@ -187,11 +196,7 @@ mod tests {
             (Operator::Plus, 0xFF800000, 0xFFA00001, 0xFFFF0001),
         ];
         for (op, src, dst, want) in cases {
-            assert_eq!(
-                op.apply(src, dst),
-                want,
-                "{op:?}: {src:08x} onto {dst:08x}"
-            );
+            assert_eq!(op.apply(src, dst), want, "{op:?}: {src:08x} onto {dst:08x}");
         }
     }
 

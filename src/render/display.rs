@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::composite::{Operator, scale, unpremultiply, premultiply};
+use super::composite::{Operator, premultiply, scale, unpremultiply};
 use super::limits::{Limits, SurfaceBudget};
 use super::surface::{Rect, Surface};
 use super::transfer::apply_transfer;
@@ -100,7 +100,9 @@ impl Display {
             let layer = Layer {
                 id: self.next_id,
                 surface: Surface::new(0, 0),
-                parent: (index > 0).then(|| self.layers.get(&0).map(|l| l.id)).flatten(),
+                parent: (index > 0)
+                    .then(|| self.layers.get(&0).map(|l| l.id))
+                    .flatten(),
                 x: 0,
                 y: 0,
                 z: 0,
@@ -168,7 +170,10 @@ impl Display {
         image: &Surface,
     ) -> Result<(), DrawError> {
         let (x, y) = (i64::from(x), i64::from(y));
-        self.fit(index, Rect::new(x, y, image.width().into(), image.height().into()))?;
+        self.fit(
+            index,
+            Rect::new(x, y, image.width().into(), image.height().into()),
+        )?;
         let layer = self.layer_mut(index)?;
         layer
             .surface
@@ -263,7 +268,9 @@ impl Display {
     pub fn cfill(&mut self, mask: i32, index: LayerIndex, rgba: [u8; 4]) -> Result<(), DrawError> {
         let layer = self.layer_mut(index)?;
         let color = premultiply(rgba[0], rgba[1], rgba[2], rgba[3]);
-        layer.surface.fill(&layer.path, color, Operator::from_mask(mask));
+        layer
+            .surface
+            .fill(&layer.path, color, Operator::from_mask(mask));
         layer.path_closed = true;
         self.touch(index);
         Ok(())
@@ -325,7 +332,9 @@ impl Display {
     pub fn dispose(&mut self, index: LayerIndex) -> Result<(), DrawError> {
         self.budget.limits().check_index(index)?;
         if index == 0 {
-            return Err(DrawError::Skipped("the default layer cannot be disposed".into()));
+            return Err(DrawError::Skipped(
+                "the default layer cannot be disposed".into(),
+            ));
         }
         if let Some(layer) = self.layers.remove(&index) {
             self.budget.release(layer.surface.area());
@@ -335,7 +344,12 @@ impl Display {
     }
 
     /// `cursor`: the cursor image becomes a copy of a rectangle of a layer.
-    pub fn set_cursor(&mut self, hotspot: (i32, i32), src: LayerIndex, r: Rect) -> Result<(), DrawError> {
+    pub fn set_cursor(
+        &mut self,
+        hotspot: (i32, i32),
+        src: LayerIndex,
+        r: Rect,
+    ) -> Result<(), DrawError> {
         let (w, h) = self.budget.limits().check_size(r.w, r.h)?;
         let old = self.cursor.image.area();
         self.budget.resize(old, w, h)?;
@@ -408,9 +422,42 @@ fn draw_tree(
         return;
     }
     let alpha = super::composite::mul255(alpha, layer.opacity.into());
-    draw_over(canvas, &layer.surface, x, y, alpha);
+    if depth == 0 {
+        draw_root(canvas, &layer.surface, alpha);
+    } else {
+        draw_over(canvas, &layer.surface, x, y, alpha);
+    }
     for child in children.get(&layer.id).into_iter().flatten() {
-        draw_tree(canvas, child, children, x + child.x, y + child.y, alpha, depth + 1);
+        draw_tree(
+            canvas,
+            child,
+            children,
+            x + child.x,
+            y + child.y,
+            alpha,
+            depth + 1,
+        );
+    }
+}
+
+/// Paints the default layer onto the freshly cleared, opaque black canvas.
+/// OVER onto opaque black keeps the premultiplied colour and makes it
+/// opaque, so this is a copy that sets alpha: the hot path of every frame.
+fn draw_root(canvas: &mut Surface, src: &Surface, alpha: u32) {
+    let w = src.width().min(canvas.width()) as usize;
+    let (cw, sw) = (canvas.width() as usize, src.width() as usize);
+    for row in 0..src.height().min(canvas.height()) as usize {
+        let out = &mut canvas.pixels_mut()[row * cw..row * cw + w];
+        let input = &src.pixels()[row * sw..row * sw + w];
+        if alpha == 255 {
+            for (o, &p) in out.iter_mut().zip(input) {
+                *o = p | 0xFF00_0000;
+            }
+        } else {
+            for (o, &p) in out.iter_mut().zip(input) {
+                *o = scale(p, alpha) | 0xFF00_0000;
+            }
+        }
     }
 }
 

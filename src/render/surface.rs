@@ -38,7 +38,12 @@ impl Rect {
     pub fn intersect(&self, o: &Rect) -> Rect {
         let x = self.x.max(o.x);
         let y = self.y.max(o.y);
-        Rect::new(x, y, self.right().min(o.right()) - x, self.bottom().min(o.bottom()) - y)
+        Rect::new(
+            x,
+            y,
+            self.right().min(o.right()) - x,
+            self.bottom().min(o.bottom()) - y,
+        )
     }
 
     pub fn union(&self, o: &Rect) -> Rect {
@@ -50,7 +55,12 @@ impl Rect {
         }
         let x = self.x.min(o.x);
         let y = self.y.min(o.y);
-        Rect::new(x, y, self.right().max(o.right()) - x, self.bottom().max(o.bottom()) - y)
+        Rect::new(
+            x,
+            y,
+            self.right().max(o.right()) - x,
+            self.bottom().max(o.bottom()) - y,
+        )
     }
 
     fn contains(&self, x: i64, y: i64) -> bool {
@@ -280,7 +290,11 @@ mod tests {
     fn fill_counts_overlapping_rectangles_once() {
         let mut s = Surface::new(4, 1);
         let half = 0x80800000;
-        s.fill(&[Rect::new(0, 0, 3, 1), Rect::new(1, 0, 3, 1)], half, Operator::Over);
+        s.fill(
+            &[Rect::new(0, 0, 3, 1), Rect::new(1, 0, 3, 1)],
+            half,
+            Operator::Over,
+        );
         assert!(s.pixels().iter().all(|&p| p == half));
     }
 
@@ -290,7 +304,13 @@ mod tests {
         s.fill(&[Rect::new(1, 0, 1, 1)], RED, Operator::In);
         assert_eq!(s.pixels(), [0, RED, 0]);
         let mut s = solid(3, 1, BLUE);
-        s.composite(&solid(1, 1, RED), Rect::new(0, 0, 1, 1), 0, 0, Operator::Src);
+        s.composite(
+            &solid(1, 1, RED),
+            Rect::new(0, 0, 1, 1),
+            0,
+            0,
+            Operator::Src,
+        );
         assert_eq!(s.pixels(), [RED, 0, 0]);
     }
 

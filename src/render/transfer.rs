@@ -8,22 +8,22 @@ use super::surface::{Rect, Surface};
 /// The result of one binary function on a source and destination channel.
 fn function(code: i32, s: u8, d: u8) -> u8 {
     match code & 0xF {
-        0x0 => 0x00,    // BLACK
-        0x1 => s & d,   // AND
-        0x2 => s & !d,  // AND inverted destination
-        0x3 => s,       // SRC
-        0x4 => !s & d,  // AND inverted source
-        0x5 => d,       // DEST
-        0x6 => s ^ d,   // XOR
-        0x7 => s | d,   // OR
+        0x0 => 0x00,     // BLACK
+        0x1 => s & d,    // AND
+        0x2 => s & !d,   // AND inverted destination
+        0x3 => s,        // SRC
+        0x4 => !s & d,   // AND inverted source
+        0x5 => d,        // DEST
+        0x6 => s ^ d,    // XOR
+        0x7 => s | d,    // OR
         0x8 => !(s | d), // NOR
         0x9 => !(s ^ d), // XNOR
-        0xA => !d,      // invert DEST
-        0xB => s | !d,  // OR inverted destination
-        0xC => !s,      // invert SRC
-        0xD => !s | d,  // OR inverted source
+        0xA => !d,       // invert DEST
+        0xB => s | !d,   // OR inverted destination
+        0xC => !s,       // invert SRC
+        0xD => !s | d,   // OR inverted source
         0xE => !(s & d), // NAND
-        _ => 0xFF,      // WHITE
+        _ => 0xFF,       // WHITE
     }
 }
 
@@ -34,7 +34,14 @@ fn takes_source_alpha(code: i32) -> bool {
 }
 
 /// Applies the transfer function `code` from `src_rect` of `src` to (dx, dy).
-pub fn apply_transfer(dst: &mut Surface, src: &Surface, src_rect: Rect, dx: i64, dy: i64, code: i32) {
+pub fn apply_transfer(
+    dst: &mut Surface,
+    src: &Surface,
+    src_rect: Rect,
+    dx: i64,
+    dy: i64,
+    code: i32,
+) {
     let target = Rect::new(dx, dy, src_rect.w, src_rect.h).intersect(&dst.bounds());
     for y in target.y..target.bottom() {
         for x in target.x..target.right() {

@@ -1,0 +1,85 @@
+//! Command definitions and dispatch.
+
+mod convert;
+mod progress;
+mod snapshot;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "video-worker",
+    version,
+    about = "Turns Guacamole session recordings into small, seekable MP4 files"
+)]
+pub struct Cli {
+    /// Log more (repeat for debug output).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Convert a recording (raw or gzip; several parts in order) to H.264 MP4.
+    Convert(convert::ConvertArgs),
+    /// Write the display as it stands MS milliseconds after the first sync, as PNG.
+    Snapshot(snapshot::SnapshotArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Convert(args) => convert::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
+    }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIDEO_WORKER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Input files must exist before any work starts.
+fn check_inputs(inputs: &[PathBuf]) -> anyhow::Result<()> {
+    for input in inputs {
+        if !input.is_file() {
+            anyhow::bail!("{}: no such file", input.display());
+        }
+    }
+    Ok(())
+}
+
+/// Prints the reader's warnings: the first few verbatim, then counts.
+fn print_report(report: &video_worker::playback::Report) {
+    const SHOWN: usize = 10;
+    for w in report.warnings.iter().take(SHOWN) {
+        eprintln!("warning: {w}");
+    }
+    let more = report.warning_count().saturating_sub(SHOWN as u64);
+    if more > 0 {
+        eprintln!("warning: ... and {more} more");
+    }
+    if !report.unknown_opcodes.is_empty() {
+        let list: Vec<String> = report
+            .unknown_opcodes
+            .iter()
+            .map(|(op, n)| format!("{op} x{n}"))
+            .collect();
+        eprintln!(
+            "note: skipped unsupported instructions: {}",
+            list.join(", ")
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! From pictures to video: which frames, the Matroska pipe, and ffmpeg.
+
+pub mod ffmpeg;
+pub mod mkv;
+pub mod settings;
+pub mod timeline;
+pub mod yuv;
+
+pub use ffmpeg::EncodeError;
+pub use settings::{EncodeSettings, output_size, parse_size};

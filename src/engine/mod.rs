@@ -1,0 +1,3 @@
+//! Alternative rendering engines.
+
+pub mod guacenc;
