@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::encode::ffmpeg::FrameEncoder;
+use crate::encode::rusage::{children_peak_rss, own_peak_rss};
 use crate::encode::timeline::{Frame, FrameOutput, Timeline};
 use crate::encode::yuv::I420Converter;
 use crate::encode::{EncodeError, EncodeSettings, output_size};
@@ -46,6 +47,9 @@ pub struct Summary {
     pub input_bytes: u64,
     pub output_bytes: u64,
     pub wall: Duration,
+    /// Peak memory of this process and of the encoder, in bytes.
+    pub peak_rss: u64,
+    pub encoder_peak_rss: u64,
     pub report: Report,
     pub ffmpeg_log: String,
 }
@@ -92,6 +96,8 @@ pub fn convert(
         input_bytes: session.input_bytes(),
         output_bytes,
         wall: started.elapsed(),
+        peak_rss: own_peak_rss(),
+        encoder_peak_rss: children_peak_rss(),
         report,
         ffmpeg_log,
     })

@@ -82,7 +82,7 @@ fn summary_line(s: &Summary) -> String {
     let span = s.span_ms as f64 / 1000.0;
     let wall = s.wall.as_secs_f64();
     format!(
-        "{}: {} frames, {}x{}, session {:.1} s, wall {:.2} s ({:.0}x real time), {} bytes in, {} bytes out{}",
+        "{}: {} frames, {}x{}, session {:.1} s, wall {:.2} s ({:.0}x real time), {} bytes in, {} bytes out, peak RSS {} MB (ffmpeg {} MB){}",
         s.output.display(),
         s.frames,
         s.width,
@@ -92,6 +92,8 @@ fn summary_line(s: &Summary) -> String {
         span / wall.max(1e-3),
         s.input_bytes,
         s.output_bytes,
+        s.peak_rss / 1_000_000,
+        s.encoder_peak_rss / 1_000_000,
         match s.report.warning_count() {
             0 => String::new(),
             n => format!(", {n} warnings"),

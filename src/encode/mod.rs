@@ -2,6 +2,7 @@
 
 pub mod ffmpeg;
 pub mod mkv;
+pub mod rusage;
 pub mod settings;
 pub mod timeline;
 pub mod yuv;

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use crate::convert::{ConvertError, Summary, part_path};
 use crate::encode::ffmpeg::{h264_args, spawn, wait};
+use crate::encode::rusage::{children_peak_rss, own_peak_rss};
 use crate::encode::{EncodeError, EncodeSettings, output_size};
 use crate::guac::input::open_recording;
 use crate::playback::{Report, Session};
@@ -48,6 +49,8 @@ pub fn convert(
         input_bytes: session.input_bytes(),
         output_bytes,
         wall: started.elapsed(),
+        peak_rss: own_peak_rss(),
+        encoder_peak_rss: children_peak_rss(),
         report: Report::default(),
         ffmpeg_log,
     })

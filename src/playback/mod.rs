@@ -86,6 +86,13 @@ impl Session {
         diag: &Diagnostics,
         progress: &mut dyn FnMut(i64),
     ) -> Result<(), PlaybackError> {
+        if !self.timebase.has_time() {
+            diag.warn(
+                &self.names.join(", "),
+                0,
+                "no sync or timestamped mouse: the recording has no time line; the video shows its final picture",
+            );
+        }
         let steps = source::spawn(self.paths.clone(), self.names.clone(), diag.clone());
         let mut player = Player::new(
             self.screen,

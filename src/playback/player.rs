@@ -88,6 +88,7 @@ impl Player {
             }
         }
         let end = self.clock.now().max(self.timebase.span);
+        progress(end);
         self.render_point(end, sink)?;
         Ok(())
     }
@@ -193,7 +194,11 @@ impl Player {
             }
             Err(cause) => {
                 self.diag.bad_image();
-                self.warn(at, format!("{} image not drawn: {cause}", draw.mimetype));
+                let what = format!(
+                    "{} image of stream {} (opened at byte {}) not drawn",
+                    draw.mimetype, draw.stream, draw.opened_at
+                );
+                self.warn(at, format!("{what}: {}", cause.trim()));
                 Ok(())
             }
         }

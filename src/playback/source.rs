@@ -33,6 +33,9 @@ pub struct ImageDraw {
     pub x: i32,
     pub y: i32,
     pub mimetype: String,
+    pub stream: i32,
+    /// Byte offset of the stream's `img` instruction.
+    pub opened_at: u64,
     pub pixels: Receiver<Result<Surface, String>>,
     /// Returned when dropped, bounding how many decoded images wait in memory.
     pub _slot: DecodeSlot,
@@ -288,6 +291,8 @@ impl Reader {
             x,
             y,
             mimetype,
+            stream: index,
+            opened_at: origin.offset,
             pixels: rx,
             _slot: slot,
         };
