@@ -53,10 +53,7 @@ fn run() -> Result<()> {
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
 
     let rdp = samples.join("rdp-1280x800-2min-pngjpeg.guac");
-    let mut inputs = vec![
-        (RDP_2MIN, rdp.clone()),
-        (VNC_3MIN, samples.join("vnc-1280x800-3min.guac")),
-    ];
+    let mut inputs = vec![(RDP_2MIN, rdp.clone()), (VNC_3MIN, samples.join("vnc-1280x800-3min.guac"))];
     let mut long = None;
     if !quick {
         let path = out_dir.join("rdp-60min-concat.guac");
@@ -165,8 +162,8 @@ impl LongSession {
 /// copy's first `sync`, so time would run backwards in the file.
 fn write_long_session(sample: &Path, dest: &Path) -> Result<LongSession> {
     let instructions = read_instructions(sample)?;
-    let (first, last) = timestamp_extent(&instructions)
-        .with_context(|| format!("{} has no timestamps", sample.display()))?;
+    let (first, last) =
+        timestamp_extent(&instructions).with_context(|| format!("{} has no timestamps", sample.display()))?;
     let shift_ms = last - first + COPY_GAP_MS;
     let copies = (LONG_SESSION_MS + shift_ms - 1) / shift_ms;
 
@@ -179,11 +176,7 @@ fn write_long_session(sample: &Path, dest: &Path) -> Result<LongSession> {
     }
     out.flush()?;
     let bytes = fs::metadata(dest)?.len();
-    Ok(LongSession {
-        copies,
-        shift_ms,
-        bytes,
-    })
+    Ok(LongSession { copies, shift_ms, bytes })
 }
 
 /// The whole sample, refusing anything the parser had to skip: a copy that
@@ -195,12 +188,7 @@ fn read_instructions(path: &Path) -> Result<Vec<RawInstruction>> {
     while let Some(event) = parser.next_event() {
         match event {
             Event::Instruction(ins) => instructions.push(ins),
-            Event::Issue(issue) => bail!(
-                "{} at byte {}: {}",
-                path.display(),
-                issue.offset,
-                issue.kind
-            ),
+            Event::Issue(issue) => bail!("{} at byte {}: {}", path.display(), issue.offset, issue.kind),
         }
     }
     Ok(instructions)
@@ -236,9 +224,9 @@ fn write_instruction(out: &mut impl Write, ins: &RawInstruction, shift_ms: i64) 
     for (i, arg) in ins.args.iter().enumerate() {
         out.write_all(b",")?;
         if Some(i) == ts_index {
-            let ts: i64 = arg.parse().with_context(|| {
-                format!("timestamp {arg:?} of {} at byte {}", ins.opcode, ins.offset)
-            })?;
+            let ts: i64 = arg
+                .parse()
+                .with_context(|| format!("timestamp {arg:?} of {} at byte {}", ins.opcode, ins.offset))?;
             write_element(out, &(ts + shift_ms).to_string())?;
         } else {
             write_element(out, arg)?;
@@ -282,27 +270,18 @@ fn measure(
     out_dir: &Path,
     runs: usize,
 ) -> Result<Measured> {
-    let input_bytes = fs::metadata(input)
-        .with_context(|| format!("{} (set VW_SAMPLES?)", input.display()))?
-        .len();
+    let input_bytes =
+        fs::metadata(input).with_context(|| format!("{} (set VW_SAMPLES?)", input.display()))?.len();
     let output = out_dir.join(format!("{label}.mp4"));
     let log = out_dir.join(format!("{label}.log"));
     let mut done = Vec::new();
     for n in 1..=runs {
         let run = run_once(binary, input, &output, &log)
             .with_context(|| format!("converting {} (log: {})", input.display(), log.display()))?;
-        eprintln!(
-            "{label} run {n}/{runs}: wall {:.2} s, CPU {:.2} s",
-            run.wall_s, run.cpu_s
-        );
+        eprintln!("{label} run {n}/{runs}: wall {:.2} s, CPU {:.2} s", run.wall_s, run.cpu_s);
         done.push(run);
     }
-    Ok(Measured {
-        label,
-        input: input.to_path_buf(),
-        input_bytes,
-        runs: done,
-    })
+    Ok(Measured { label, input: input.to_path_buf(), input_bytes, runs: done })
 }
 
 /// Converts once at the binary's defaults (native resolution), progress and
@@ -323,11 +302,7 @@ fn run_once(binary: &Path, input: &Path, output: &Path, log: &Path) -> Result<Ru
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout is piped")
-        .read_to_string(&mut stdout)?;
+    child.stdout.take().expect("stdout is piped").read_to_string(&mut stdout)?;
     // wait4 instead of Child::wait: it also returns the resource usage.
     let (status, usage) = wait_with_usage(child.id())?;
     let wall_s = start.elapsed().as_secs_f64();
@@ -391,9 +366,7 @@ impl Summary {
     fn parse(line: &str) -> Option<Summary> {
         Some(Summary {
             frames: word_before(line, " frames,")?.parse().ok()?,
-            video_size: word_after(line, " frames, ")?
-                .trim_end_matches(',')
-                .to_string(),
+            video_size: word_after(line, " frames, ")?.trim_end_matches(',').to_string(),
             session_s: word_after(line, "session ")?.parse().ok()?,
             worker_rss_mb: word_after(line, "peak RSS ")?.parse().ok()?,
             ffmpeg_rss_mb: word_after(line, "(ffmpeg ")?.parse().ok()?,
@@ -493,18 +466,8 @@ fn results_table(results: &[Measured]) -> String {
         "out/in"
     );
     for m in results {
-        let rss = format!(
-            "{:.0}+{:.0}={:.0}",
-            m.worker_rss_mb(),
-            m.ffmpeg_rss_mb(),
-            m.pair_rss_mb()
-        );
-        let wall = format!(
-            "{:.2} ({:.2}-{:.2})",
-            m.wall_median(),
-            m.wall_min(),
-            m.wall_max()
-        );
+        let rss = format!("{:.0}+{:.0}={:.0}", m.worker_rss_mb(), m.ffmpeg_rss_mb(), m.pair_rss_mb());
+        let wall = format!("{:.2} ({:.2}-{:.2})", m.wall_median(), m.wall_min(), m.wall_max());
         let _ = writeln!(
             s,
             "{:<10} {:>4} {:>20} {:>7.2} {:>5.2} {:>22} {:>9.0} {:>6} {:>9.1} {:>6.0}x {:>7.2} {:>7.2} {:>6.2}",
@@ -550,14 +513,8 @@ impl Check {
 fn check_targets(results: &[Measured]) -> Vec<Check> {
     let find = |label| results.iter().find(|m| m.label == label);
     let mut checks = Vec::new();
-    let mut add = |target: String, measured, limit, unit| {
-        checks.push(Check {
-            target,
-            measured,
-            limit,
-            unit,
-        })
-    };
+    let mut add =
+        |target: String, measured, limit, unit| checks.push(Check { target, measured, limit, unit });
     for (label, guacenc_s, guacenc_mb) in [(RDP_2MIN, 9.7, 9.8), (VNC_3MIN, 24.4, 12.8)] {
         if let Some(m) = find(label) {
             let wall = format!("{label} wall <= 1/2 guacenc 640x480 ({guacenc_s} s)");
@@ -607,78 +564,28 @@ struct Guacenc {
 /// docs/benchmarks.md), and its 60-minute file was made by stretching the RDP
 /// session, not by repeating it: compare orders of magnitude, not decimals.
 const GUACENC: [Guacenc; 6] = [
-    guacenc(
-        RDP_2MIN,
-        "rdp-1280x800-2min-pngjpeg",
-        "640x480",
-        [15.3, 14.2, 55.0, 9.3],
-    ),
-    guacenc(
-        RDP_2MIN,
-        "rdp-1280x800-2min-pngjpeg",
-        "1280x720",
-        [22.3, 21.1, 61.0, 16.7],
-    ),
-    guacenc(
-        VNC_3MIN,
-        "vnc-1280x800-3min",
-        "640x480",
-        [16.1, 15.7, 55.0, 7.9],
-    ),
-    guacenc(
-        VNC_3MIN,
-        "vnc-1280x800-3min",
-        "1280x720",
-        [26.1, 24.4, 67.0, 22.4],
-    ),
-    guacenc(
-        RDP_60MIN,
-        "rdp-1280x800-60min-stretched",
-        "640x480",
-        [317.9, 294.7, 66.0, 407.3],
-    ),
-    guacenc(
-        RDP_60MIN,
-        "rdp-1280x800-60min-stretched",
-        "1280x720",
-        [534.7, 523.3, 76.0, 913.1],
-    ),
+    guacenc(RDP_2MIN, "rdp-1280x800-2min-pngjpeg", "640x480", [15.3, 14.2, 55.0, 9.3]),
+    guacenc(RDP_2MIN, "rdp-1280x800-2min-pngjpeg", "1280x720", [22.3, 21.1, 61.0, 16.7]),
+    guacenc(VNC_3MIN, "vnc-1280x800-3min", "640x480", [16.1, 15.7, 55.0, 7.9]),
+    guacenc(VNC_3MIN, "vnc-1280x800-3min", "1280x720", [26.1, 24.4, 67.0, 22.4]),
+    guacenc(RDP_60MIN, "rdp-1280x800-60min-stretched", "640x480", [317.9, 294.7, 66.0, 407.3]),
+    guacenc(RDP_60MIN, "rdp-1280x800-60min-stretched", "1280x720", [534.7, 523.3, 76.0, 913.1]),
 ];
 
 /// `figures` are wall s, CPU s, peak RSS MB and output MB, in the order of
 /// the reference's table.
-const fn guacenc(
-    ours: &'static str,
-    file: &'static str,
-    size: &'static str,
-    figures: [f64; 4],
-) -> Guacenc {
+const fn guacenc(ours: &'static str, file: &'static str, size: &'static str, figures: [f64; 4]) -> Guacenc {
     let [wall_s, cpu_s, rss_mb, out_mb] = figures;
-    Guacenc {
-        ours,
-        file,
-        size,
-        wall_s,
-        cpu_s,
-        rss_mb,
-        out_mb,
-    }
+    Guacenc { ours, file, size, wall_s, cpu_s, rss_mb, out_mb }
 }
 
 fn guacenc_table(results: &[Measured]) -> String {
-    let mut s = String::from(
-        "vs guacenc (quoted from the reference, section 10; ours at native 1280x800):\n",
-    );
+    let mut s =
+        String::from("vs guacenc (quoted from the reference, section 10; ours at native 1280x800):\n");
     let _ = writeln!(
         s,
         "  {:<10} {:<30} {:>8} {:>16} {:>16} {:>16} {:>18}",
-        "ours",
-        "guacenc file",
-        "-s",
-        "wall s g/ours",
-        "CPU s g/ours",
-        "RSS MB g/ours",
-        "out MB g/ours"
+        "ours", "guacenc file", "-s", "wall s g/ours", "CPU s g/ours", "RSS MB g/ours", "out MB g/ours"
     );
     for g in &GUACENC {
         let Some(m) = results.iter().find(|m| m.label == g.ours) else {
@@ -717,10 +624,7 @@ struct Machine {
 
 fn load_average() -> String {
     let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 impl Machine {
@@ -781,10 +685,7 @@ fn to_json(
         })
         .collect();
     let long = long.map_or("null".to_string(), |l| {
-        format!(
-            "{{\"copies\": {}, \"shift_ms\": {}, \"bytes\": {}}}",
-            l.copies, l.shift_ms, l.bytes
-        )
+        format!("{{\"copies\": {}, \"shift_ms\": {}, \"bytes\": {}}}", l.copies, l.shift_ms, l.bytes)
     });
     format!(
         "{{\n  \"quick\": {quick},\n  \"machine\": {{\"cpus\": {}, \"cpu_model\": {}, \"ffmpeg\": {}, \

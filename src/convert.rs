@@ -30,10 +30,7 @@ pub enum ConvertError {
     #[error("invalid setting: {0}")]
     Settings(String),
     #[error("{path}: {source}")]
-    Output {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Output { path: PathBuf, source: std::io::Error },
 }
 
 /// What a finished conversion reports.
@@ -81,10 +78,7 @@ pub fn convert(
             return Err(e);
         }
     };
-    let io_err = |source| ConvertError::Output {
-        path: output.to_path_buf(),
-        source,
-    };
+    let io_err = |source| ConvertError::Output { path: output.to_path_buf(), source };
     std::fs::rename(&part, output).map_err(io_err)?;
     let output_bytes = std::fs::metadata(output).map_err(io_err)?.len();
     Ok(Summary {
@@ -129,12 +123,7 @@ fn encode_session(
     let diag = Diagnostics::default();
     let span = session.timebase.span;
     let mut timeline = Timeline::new(settings.min_frame_gap_ms(), FrameFeed(tx));
-    let played = session.play(&mut timeline, &diag, &mut |t| {
-        progress(Progress {
-            at_ms: t,
-            span_ms: span,
-        })
-    });
+    let played = session.play(&mut timeline, &diag, &mut |t| progress(Progress { at_ms: t, span_ms: span }));
     let finished = played.and_then(|()| timeline.finish(video_end(session, settings)));
     // Closing the channel tells the writer to finish ffmpeg.
     let frames = match finished {
@@ -171,10 +160,7 @@ impl FrameOutput for FrameFeed {
     }
 }
 
-type Writer = (
-    SyncSender<WriterMessage>,
-    JoinHandle<Result<String, EncodeError>>,
-);
+type Writer = (SyncSender<WriterMessage>, JoinHandle<Result<String, EncodeError>>);
 
 fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32)) -> Writer {
     let (tx, rx) = sync_channel::<WriterMessage>(FRAME_BUFFER);
@@ -207,9 +193,5 @@ fn join_writer((tx, handle): Writer, abort: bool) -> Result<String, EncodeError>
         let _ = tx.send(WriterMessage::Abort);
     }
     drop(tx);
-    handle.join().unwrap_or_else(|_| {
-        Err(EncodeError::Pipe(std::io::Error::other(
-            "encoder thread panicked",
-        )))
-    })
+    handle.join().unwrap_or_else(|_| Err(EncodeError::Pipe(std::io::Error::other("encoder thread panicked"))))
 }

@@ -50,20 +50,10 @@ impl FrameSink for Keep {
 pub fn snapshot(inputs: &[PathBuf], at_ms: i64) -> Result<Snapshot, PlaybackError> {
     let session = Session::open(inputs)?;
     let diag = Diagnostics::default();
-    let mut keep = Keep {
-        at: at_ms,
-        picture: None,
-        shown: 0,
-    };
+    let mut keep = Keep { at: at_ms, picture: None, shown: 0 };
     session.play(&mut keep, &diag, &mut |_| {})?;
-    let picture = keep
-        .picture
-        .unwrap_or_else(|| Surface::new(session.screen.0, session.screen.1));
-    Ok(Snapshot {
-        picture,
-        report: diag.snapshot(),
-        shown_ms: keep.shown,
-    })
+    let picture = keep.picture.unwrap_or_else(|| Surface::new(session.screen.0, session.screen.1));
+    Ok(Snapshot { picture, report: diag.snapshot(), shown_ms: keep.shown })
 }
 
 /// Opaque RGB bytes of a composed picture (it is composed over black).
@@ -89,8 +79,5 @@ pub fn write_png(picture: &Surface, path: &Path) -> Result<(), SnapshotError> {
         image::ExtendedColorType::Rgb8,
         image::ImageFormat::Png,
     )
-    .map_err(|e| SnapshotError::Write {
-        path: path.to_path_buf(),
-        cause: e.to_string(),
-    })
+    .map_err(|e| SnapshotError::Write { path: path.to_path_buf(), cause: e.to_string() })
 }

@@ -154,7 +154,11 @@ fn max_size_scales_down_keeping_the_aspect() {
     let dir = tempfile::tempdir().unwrap();
     let input = sample(common::RDP);
     let out = dir.path().join("small.mp4");
-    convert_ok(std::slice::from_ref(&input), &out, &["--max-size", "640x480", "--fps", "10", "--crf", "28", "--preset", "faster"]);
+    convert_ok(
+        std::slice::from_ref(&input),
+        &out,
+        &["--max-size", "640x480", "--fps", "10", "--crf", "28", "--preset", "faster"],
+    );
     assert_playable(&out, (640, 400), span_ms(&input));
     let pk = packets(&out);
     assert!(pk[..pk.len() - 1].windows(2).all(|p| p[1].0 - p[0].0 >= 100), "--fps 10 caps the rate");
@@ -208,7 +212,8 @@ fn a_missing_or_failing_ffmpeg_is_a_clear_error_and_leaves_nothing() {
     assert!(!out.exists() && !video_worker::convert::part_path(&out).exists());
     // An ffmpeg that dies after reading a little: its message is reported.
     let fake = dir.path().join("dying-ffmpeg");
-    std::fs::write(&fake, "#!/bin/sh\nhead -c 100000 >/dev/null\necho 'encoder exploded' >&2\nexit 3\n").unwrap();
+    std::fs::write(&fake, "#!/bin/sh\nhead -c 100000 >/dev/null\necho 'encoder exploded' >&2\nexit 3\n")
+        .unwrap();
     make_executable(&fake);
     let result = run(&[&"convert", &input, &"-o", &out, &"--ffmpeg", &fake]);
     assert!(!result.status.success());
@@ -251,12 +256,28 @@ fn guacenc_engine_reencodes_its_m4v_to_the_same_h264() {
     let out = dir.path().join("g.mp4");
     let guacenc = fake_guacenc(dir.path(), true);
     let guacenc_arg = guacenc.to_str().unwrap();
-    convert_ok(std::slice::from_ref(&input), &out, &["--engine", "guacenc", "--guacenc", guacenc_arg, "--max-size", "640x480"]);
+    convert_ok(
+        std::slice::from_ref(&input),
+        &out,
+        &["--engine", "guacenc", "--guacenc", guacenc_arg, "--max-size", "640x480"],
+    );
     let (codec, pix_fmt, profile, w, h, _) = probe(&out);
-    assert_eq!((codec.as_str(), pix_fmt.as_str(), profile.as_str(), w, h), ("h264", "yuv420p", "High", 640, 400));
+    assert_eq!(
+        (codec.as_str(), pix_fmt.as_str(), profile.as_str(), w, h),
+        ("h264", "yuv420p", "High", 640, 400)
+    );
     // guacenc says 0 but wrote nothing: that is a failure.
     let liar = fake_guacenc(dir.path(), false);
-    let result = run(&[&"convert", &input, &"-o", &dir.path().join("l.mp4"), &"--engine", &"guacenc", &"--guacenc", &liar]);
+    let result = run(&[
+        &"convert",
+        &input,
+        &"-o",
+        &dir.path().join("l.mp4"),
+        &"--engine",
+        &"guacenc",
+        &"--guacenc",
+        &liar,
+    ]);
     assert!(!result.status.success());
     assert!(text(&result).contains("no video written"), "{}", text(&result));
     assert!(!dir.path().join("l.mp4.guacenc").exists(), "the work directory is removed");

@@ -59,11 +59,7 @@ fn oracle(recording: &Path, times: &[i64], out: &Path) {
         .arg(out)
         .output()
         .unwrap();
-    assert!(
-        result.status.success(),
-        "render.mjs failed: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert!(result.status.success(), "render.mjs failed: {}", String::from_utf8_lossy(&result.stderr));
 }
 
 /// Compares our picture with the player's at each time; returns the PSNRs.
@@ -86,7 +82,12 @@ fn compare(recording: &Path, times: &[i64]) -> Vec<f64> {
                 / f64::from(w * h);
             eprintln!("{} at {t} ms: PSNR {db:.1} dB, {:.4} % pixels off", recording.display(), bad * 100.0);
             assert!(db >= MIN_PSNR, "{} at {t} ms: PSNR {db:.1} dB < {MIN_PSNR}", recording.display());
-            assert!(bad <= MAX_BAD_PIXELS, "{} at {t} ms: {:.3} % pixels differ", recording.display(), bad * 100.0);
+            assert!(
+                bad <= MAX_BAD_PIXELS,
+                "{} at {t} ms: {:.3} % pixels differ",
+                recording.display(),
+                bad * 100.0
+            );
             db
         })
         .collect()

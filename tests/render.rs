@@ -15,9 +15,7 @@ const WHITE: [u8; 4] = [255, 255, 255, 255];
 
 /// A 64x48 screen, black, with time starting at 1000.
 fn screen() -> Rec {
-    Rec::new()
-        .size(0, 64, 48)
-        .fill(0, 0, 0, 64, 48, [0, 0, 0, 255])
+    Rec::new().size(0, 64, 48).fill(0, 0, 0, 64, 48, [0, 0, 0, 255])
 }
 
 fn shot_at(rec: &Rec, at: i64) -> Snapshot {
@@ -53,11 +51,7 @@ fn rect_and_cfill_fill_exactly_the_rectangle() {
 fn several_rects_make_one_path_filled_once() {
     // Two overlapping rects, half-transparent white: the overlap is not darker/brighter.
     let s = shot(
-        &screen()
-            .rect(0, 0, 0, 10, 10)
-            .rect(0, 5, 0, 10, 10)
-            .cfill(14, 0, [255, 255, 255, 128])
-            .sync(1000),
+        &screen().rect(0, 0, 0, 10, 10).rect(0, 5, 0, 10, 10).cfill(14, 0, [255, 255, 255, 128]).sync(1000),
     );
     assert_eq!(px(&s, 2, 2), px(&s, 7, 2));
     assert_eq!(px(&s, 7, 2), px(&s, 12, 2));
@@ -66,12 +60,7 @@ fn several_rects_make_one_path_filled_once() {
 #[test]
 fn copy_moves_pixels_and_handles_overlap_on_the_same_layer() {
     // A red column at x=0..2, then scroll the layer right by 1 onto itself.
-    let s = shot(
-        &screen()
-            .fill(0, 0, 0, 2, 10, RED)
-            .copy(0, 0, 0, 10, 10, 14, 0, 1, 0)
-            .sync(1000),
-    );
+    let s = shot(&screen().fill(0, 0, 0, 2, 10, RED).copy(0, 0, 0, 10, 10, 14, 0, 1, 0).sync(1000));
     assert_eq!(px(&s, 0, 0), rgb(RED));
     assert_eq!(px(&s, 2, 0), rgb(RED));
     assert_eq!(px(&s, 3, 0), [0, 0, 0]);
@@ -79,12 +68,7 @@ fn copy_moves_pixels_and_handles_overlap_on_the_same_layer() {
 
 #[test]
 fn copy_from_an_offscreen_buffer_which_grows_to_fit() {
-    let s = shot(
-        &screen()
-            .fill(-1, 20, 20, 5, 5, GREEN)
-            .copy(-1, 20, 20, 5, 5, 14, 0, 0, 0)
-            .sync(1000),
-    );
+    let s = shot(&screen().fill(-1, 20, 20, 5, 5, GREEN).copy(-1, 20, 20, 5, 5, 14, 0, 0, 0).sync(1000));
     assert_eq!(px(&s, 4, 4), rgb(GREEN));
     assert_eq!(px(&s, 20, 20), [0, 0, 0], "buffers are never visible");
 }
@@ -107,17 +91,9 @@ fn png_jpeg_and_webp_images_are_drawn() {
 #[test]
 fn png_alpha_is_composited_premultiplied() {
     let data = solid_image(4, 4, [255, 255, 255, 128], ImageFormat::Png);
-    let s = shot(
-        &screen()
-            .fill(0, 0, 0, 64, 48, BLUE)
-            .img(1, 14, 0, "image/png", 0, 0, &data)
-            .sync(1000),
-    );
+    let s = shot(&screen().fill(0, 0, 0, 64, 48, BLUE).img(1, 14, 0, "image/png", 0, 0, &data).sync(1000));
     let p = px(&s, 1, 1);
-    assert!(
-        (i32::from(p[0]) - 128).abs() <= 1 && (i32::from(p[2]) - 255).abs() <= 1,
-        "{p:?}"
-    );
+    assert!((i32::from(p[0]) - 128).abs() <= 1 && (i32::from(p[2]) - 255).abs() <= 1, "{p:?}");
 }
 
 #[test]
@@ -135,24 +111,15 @@ fn webp_cursor_with_alpha_has_no_box() {
         .sync(1000);
     let s = shot(&rec);
     assert_eq!(px(&s, 20, 20), [255, 255, 255]);
-    assert_eq!(
-        px(&s, 21, 21),
-        rgb(BLUE),
-        "transparent cursor pixels must not hide the screen"
-    );
+    assert_eq!(px(&s, 21, 21), rgb(BLUE), "transparent cursor pixels must not hide the screen");
 }
 
 #[test]
 fn cursor_is_drawn_at_mouse_minus_hotspot_once_the_mouse_is_known() {
-    let base = screen()
-        .size(-3, 2, 2)
-        .fill(-3, 0, 0, 2, 2, GREEN)
-        .op("cursor", &[&1, &1, &-3, &0, &0, &2, &2]);
+    let base =
+        screen().size(-3, 2, 2).fill(-3, 0, 0, 2, 2, GREEN).op("cursor", &[&1, &1, &-3, &0, &0, &2, &2]);
     let hidden = shot(&base.clone().sync(1000));
-    assert!(
-        (0..48).all(|y| (0..64).all(|x| px(&hidden, x, y) == [0, 0, 0])),
-        "no mouse yet: no cursor"
-    );
+    assert!((0..48).all(|y| (0..64).all(|x| px(&hidden, x, y) == [0, 0, 0])), "no mouse yet: no cursor");
     let s = shot(&base.mouse(10, 10, 1000).sync(1000));
     assert_eq!(px(&s, 9, 9), rgb(GREEN));
     assert_eq!(px(&s, 10, 10), rgb(GREEN));
@@ -187,11 +154,7 @@ fn higher_z_siblings_are_on_top_like_the_browser() {
         .op("move", &[&2, &0, &5, &0, &1])
         .sync(1000);
     let s = shot(&rec);
-    assert_eq!(
-        px(&s, 7, 5),
-        rgb(RED),
-        "z=5 is above z=1 where they overlap"
-    );
+    assert_eq!(px(&s, 7, 5), rgb(RED), "z=5 is above z=1 where they overlap");
     assert_eq!(px(&s, 12, 5), rgb(GREEN));
 }
 
@@ -209,10 +172,7 @@ fn child_layers_are_positioned_relative_to_their_parent_with_opacity() {
     let s = shot(&rec);
     assert_eq!(px(&s, 10, 10), rgb(BLUE));
     let p = px(&s, 16, 16);
-    assert!(
-        (i32::from(p[0]) - 128).abs() <= 1 && p[2] == 255,
-        "half-transparent white over blue: {p:?}"
-    );
+    assert!((i32::from(p[0]) - 128).abs() <= 1 && p[2] == 255, "half-transparent white over blue: {p:?}");
 }
 
 #[test]
@@ -228,55 +188,24 @@ fn disposed_layer_and_its_children_disappear() {
         .sync(1000);
     let s = shot(&rec);
     assert_eq!(px(&s, 1, 1), [0, 0, 0]);
-    assert_eq!(
-        px(&s, 20, 20),
-        [0, 0, 0],
-        "the child of a disposed layer stays detached"
-    );
+    assert_eq!(px(&s, 20, 20), [0, 0, 0], "the child of a disposed layer stays detached");
 }
 
 #[test]
 fn composite_modes_follow_the_canvas() {
     // ROUT (2) clears a rectangle; RATOP (9) and SRC (12) clear everything outside the shape.
-    let s = shot(
-        &screen()
-            .fill(0, 0, 0, 64, 48, RED)
-            .rect(0, 0, 0, 4, 4)
-            .cfill(2, 0, WHITE)
-            .sync(1000),
-    );
+    let s = shot(&screen().fill(0, 0, 0, 64, 48, RED).rect(0, 0, 0, 4, 4).cfill(2, 0, WHITE).sync(1000));
     assert_eq!(px(&s, 1, 1), [0, 0, 0]);
     assert_eq!(px(&s, 5, 5), rgb(RED));
-    let s = shot(
-        &screen()
-            .fill(0, 0, 0, 64, 48, RED)
-            .rect(0, 0, 0, 4, 4)
-            .cfill(12, 0, GREEN)
-            .sync(1000),
-    );
+    let s = shot(&screen().fill(0, 0, 0, 64, 48, RED).rect(0, 0, 0, 4, 4).cfill(12, 0, GREEN).sync(1000));
     assert_eq!(px(&s, 1, 1), rgb(GREEN));
     assert_eq!(px(&s, 5, 5), [0, 0, 0], "copy is unbounded on a canvas");
-    let s = shot(
-        &screen()
-            .fill(0, 0, 0, 64, 48, RED)
-            .rect(0, 0, 0, 4, 4)
-            .cfill(9, 0, [0, 0, 0, 0])
-            .sync(1000),
-    );
+    let s =
+        shot(&screen().fill(0, 0, 0, 64, 48, RED).rect(0, 0, 0, 4, 4).cfill(9, 0, [0, 0, 0, 0]).sync(1000));
     assert_eq!(px(&s, 1, 1), [0, 0, 0]);
     assert_eq!(px(&s, 5, 5), [0, 0, 0]);
-    let s = shot(
-        &screen()
-            .fill(0, 0, 0, 64, 48, RED)
-            .rect(0, 0, 0, 4, 4)
-            .cfill(11, 0, GREEN)
-            .sync(1000),
-    );
-    assert_eq!(
-        px(&s, 1, 1),
-        rgb(RED),
-        "destination-over keeps the opaque destination"
-    );
+    let s = shot(&screen().fill(0, 0, 0, 64, 48, RED).rect(0, 0, 0, 4, 4).cfill(11, 0, GREEN).sync(1000));
+    assert_eq!(px(&s, 1, 1), rgb(RED), "destination-over keeps the opaque destination");
 }
 
 #[test]
@@ -298,11 +227,7 @@ fn mid_session_resize_grows_the_canvas_and_keeps_content() {
         .fill(0, 100, 50, 4, 4, GREEN)
         .sync(2000);
     let early = shot_at(&rec, 0);
-    assert_eq!(
-        (early.picture.width(), early.picture.height()),
-        (128, 64),
-        "canvas = largest screen"
-    );
+    assert_eq!((early.picture.width(), early.picture.height()), (128, 64), "canvas = largest screen");
     assert_eq!(px(&early, 1, 1), rgb(RED));
     assert_eq!(px(&early, 101, 51), [0, 0, 0], "not drawn yet");
     let late = shot_at(&rec, 1000);
@@ -327,12 +252,7 @@ fn a_stream_is_forgotten_at_its_end() {
 
 #[test]
 fn snapshot_time_counts_from_the_first_sync() {
-    let rec = screen()
-        .sync(5000)
-        .fill(0, 0, 0, 4, 4, RED)
-        .sync(6000)
-        .fill(0, 0, 0, 4, 4, GREEN)
-        .sync(7000);
+    let rec = screen().sync(5000).fill(0, 0, 0, 4, 4, RED).sync(6000).fill(0, 0, 0, 4, 4, GREEN).sync(7000);
     assert_eq!(px(&shot_at(&rec, 999), 1, 1), [0, 0, 0]);
     assert_eq!(px(&shot_at(&rec, 1000), 1, 1), rgb(RED));
     assert_eq!(px(&shot_at(&rec, 1999), 1, 1), rgb(RED));
@@ -342,11 +262,7 @@ fn snapshot_time_counts_from_the_first_sync() {
 #[test]
 fn half_drawn_frames_are_never_shown() {
     // A mouse event between drawing and its sync must not show the drawing early.
-    let rec = screen()
-        .sync(1000)
-        .fill(0, 0, 0, 4, 4, RED)
-        .mouse(30, 30, 1500)
-        .sync(2000);
+    let rec = screen().sync(1000).fill(0, 0, 0, 4, 4, RED).mouse(30, 30, 1500).sync(2000);
     // Session time: the mouse is at 500 ms, the frame's sync at 1000 ms.
     let mid = shot_at(&rec, 600);
     assert_eq!(px(&mid, 1, 1), [0, 0, 0]);
@@ -372,16 +288,9 @@ fn timestamps_going_backwards_keep_their_drawing() {
 fn corrupt_images_are_skipped_with_a_warning_naming_the_offset() {
     let mut jpeg = solid_image(16, 16, RED, ImageFormat::Jpeg);
     jpeg.truncate(jpeg.len() / 3);
-    let rec = screen()
-        .img(1, 14, 0, "image/jpeg", 0, 0, &jpeg)
-        .fill(0, 20, 20, 4, 4, GREEN)
-        .sync(1000);
+    let rec = screen().img(1, 14, 0, "image/jpeg", 0, 0, &jpeg).fill(0, 20, 20, 4, 4, GREEN).sync(1000);
     let s = shot(&rec);
-    assert_eq!(
-        px(&s, 21, 21),
-        rgb(GREEN),
-        "drawing goes on after a bad image"
-    );
+    assert_eq!(px(&s, 21, 21), rgb(GREEN), "drawing goes on after a bad image");
     assert_eq!(s.report.bad_images, 1);
     let offset = screen().text().len();
     assert!(
@@ -406,11 +315,7 @@ fn bad_base64_characters_are_reported_and_skipped() {
         .sync(1000);
     let s = shot(&rec);
     assert_eq!(px(&s, 0, 0), rgb(RED));
-    assert!(
-        s.report.warnings.iter().any(|w| w.contains("not base64")),
-        "{:?}",
-        s.report.warnings
-    );
+    assert!(s.report.warnings.iter().any(|w| w.contains("not base64")), "{:?}", s.report.warnings);
 }
 
 #[test]
@@ -428,11 +333,7 @@ fn out_of_range_indices_are_warnings_not_crashes() {
 
 #[test]
 fn unknown_opcodes_are_skipped_and_counted() {
-    let rec = screen()
-        .op("frobnicate", &[&1])
-        .op("arc", &[&0, &1, &2])
-        .op("frobnicate", &[])
-        .sync(1000);
+    let rec = screen().op("frobnicate", &[&1]).op("arc", &[&0, &1, &2]).op("frobnicate", &[]).sync(1000);
     let s = shot(&rec);
     assert_eq!(s.report.unknown_opcodes.get("frobnicate"), Some(&2));
     assert_eq!(s.report.unknown_opcodes.get("arc"), Some(&1));
@@ -440,37 +341,21 @@ fn unknown_opcodes_are_skipped_and_counted() {
 
 #[test]
 fn truncated_recording_renders_what_came_before() {
-    let mut text = screen()
-        .fill(0, 0, 0, 4, 4, RED)
-        .sync(1000)
-        .fill(0, 0, 0, 4, 4, GREEN)
-        .text()
-        .to_string();
+    let mut text = screen().fill(0, 0, 0, 4, 4, RED).sync(1000).fill(0, 0, 0, 4, 4, GREEN).text().to_string();
     text.push_str("4.sync,4.20");
     let s = shot(&Rec::new().raw(&text));
-    assert_eq!(
-        px(&s, 1, 1),
-        rgb(GREEN),
-        "the drawing before the cut is shown at the end"
-    );
+    assert_eq!(px(&s, 1, 1), rgb(GREEN), "the drawing before the cut is shown at the end");
     assert_eq!(s.report.truncated.len(), 1);
 }
 
 #[test]
 fn absurd_sizes_fail_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = screen()
-        .sync(1000)
-        .rect(-7, 0, 0, 20000, 20000)
-        .cfill(14, -7, RED)
-        .sync(2000);
+    let rec = screen().sync(1000).rect(-7, 0, 0, 20000, 20000).cfill(14, -7, RED).sync(2000);
     let path = rec.write(dir.path(), "huge.guac");
     let err = snapshot(&[path], 5000).err().expect("must fail");
     assert!(matches!(err, PlaybackError::TooLarge { .. }), "{err}");
-    assert!(
-        err.to_string().contains("huge.guac") && err.to_string().contains("byte"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("huge.guac") && err.to_string().contains("byte"), "{err}");
 }
 
 #[test]
@@ -484,21 +369,11 @@ fn a_recording_without_a_screen_size_is_an_error() {
 #[test]
 fn several_parts_play_as_one_session() {
     let dir = tempfile::tempdir().unwrap();
-    let one = screen()
-        .fill(0, 0, 0, 4, 4, RED)
-        .sync(1000)
-        .write(dir.path(), "part1.guac");
-    let two = Rec::new()
-        .fill(0, 10, 10, 4, 4, GREEN)
-        .sync(3000)
-        .write(dir.path(), "part2.guac");
+    let one = screen().fill(0, 0, 0, 4, 4, RED).sync(1000).write(dir.path(), "part1.guac");
+    let two = Rec::new().fill(0, 10, 10, 4, 4, GREEN).sync(3000).write(dir.path(), "part2.guac");
     let s = snapshot(&[one.clone(), two.clone()], 2000).unwrap();
     assert_eq!(px(&s, 1, 1), rgb(RED));
-    assert_eq!(
-        px(&s, 11, 11),
-        rgb(GREEN),
-        "part 2 draws on part 1's screen at its own time"
-    );
+    assert_eq!(px(&s, 11, 11), rgb(GREEN), "part 2 draws on part 1's screen at its own time");
     let before = snapshot(&[one, two], 1999).unwrap();
     assert_eq!(px(&before, 11, 11), [0, 0, 0]);
 }

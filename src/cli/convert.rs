@@ -63,9 +63,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     };
     let mut reporter = ProgressReporter::new();
     let summary = match args.engine {
-        Engine::Native => convert(&args.inputs, &args.output, &settings, &mut |p| {
-            reporter.update(p.at_ms, p.span_ms)
-        }),
+        Engine::Native => {
+            convert(&args.inputs, &args.output, &settings, &mut |p| reporter.update(p.at_ms, p.span_ms))
+        }
         Engine::Guacenc => guacenc::convert(&args.inputs, &args.output, &settings, &args.guacenc),
     };
     reporter.finish();

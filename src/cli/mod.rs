@@ -45,10 +45,7 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIDEO_WORKER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// Input files must exist before any work starts.
@@ -72,14 +69,7 @@ fn print_report(report: &video_worker::playback::Report) {
         eprintln!("warning: ... and {more} more");
     }
     if !report.unknown_opcodes.is_empty() {
-        let list: Vec<String> = report
-            .unknown_opcodes
-            .iter()
-            .map(|(op, n)| format!("{op} x{n}"))
-            .collect();
-        eprintln!(
-            "note: skipped unsupported instructions: {}",
-            list.join(", ")
-        );
+        let list: Vec<String> = report.unknown_opcodes.iter().map(|(op, n)| format!("{op} x{n}")).collect();
+        eprintln!("note: skipped unsupported instructions: {}", list.join(", "));
     }
 }

@@ -25,11 +25,7 @@ impl ProgressReporter {
             );
             bar
         });
-        ProgressReporter {
-            bar,
-            started: Instant::now(),
-            last_decile: -1,
-        }
+        ProgressReporter { bar, started: Instant::now(), last_decile: -1 }
     }
 
     pub fn update(&mut self, at_ms: i64, span_ms: i64) {

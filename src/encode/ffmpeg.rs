@@ -32,12 +32,7 @@ pub enum EncodeError {
 
 /// The arguments for encoding a Matroska I420 stream on stdin to `output`.
 /// The frames are BT.709 limited range (see `yuv`), and the stream says so.
-pub fn encode_args(
-    s: &EncodeSettings,
-    input: (u32, u32),
-    output: (u32, u32),
-    path: &Path,
-) -> Vec<String> {
+pub fn encode_args(s: &EncodeSettings, input: (u32, u32), output: (u32, u32), path: &Path) -> Vec<String> {
     let mut args: Vec<String> = [
         "-hide_banner",
         "-nostats",
@@ -68,12 +63,7 @@ pub fn encode_args(
     ] {
         args.extend([k.to_string(), v.to_string()]);
     }
-    args.extend([
-        "-f".into(),
-        "mp4".into(),
-        "-y".into(),
-        path.display().to_string(),
-    ]);
+    args.extend(["-f".into(), "mp4".into(), "-y".into(), path.display().to_string()]);
     args
 }
 
@@ -84,10 +74,7 @@ pub fn encode_args(
 /// off: it spends bits on flat wallpaper and window backgrounds, and on the
 /// samples it made files 40 % larger for 0.9 dB PSNR that nobody can see.
 pub fn h264_args(s: &EncodeSettings) -> Vec<String> {
-    let keyframes = format!(
-        "expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+{}))",
-        s.keyframe_seconds
-    );
+    let keyframes = format!("expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+{}))", s.keyframe_seconds);
     [
         "-c:v",
         "libx264",
@@ -118,11 +105,7 @@ pub fn h264_args(s: &EncodeSettings) -> Vec<String> {
 }
 
 /// Spawns ffmpeg with stderr collected on a thread.
-pub fn spawn(
-    program: &Path,
-    args: &[String],
-    stdin: Stdio,
-) -> Result<(Child, StderrLog), EncodeError> {
+pub fn spawn(program: &Path, args: &[String], stdin: Stdio) -> Result<(Child, StderrLog), EncodeError> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(stdin)
@@ -131,10 +114,7 @@ pub fn spawn(
         .spawn()
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => EncodeError::Missing(program.to_path_buf()),
-            _ => EncodeError::Spawn {
-                path: program.to_path_buf(),
-                source: e,
-            },
+            _ => EncodeError::Spawn { path: program.to_path_buf(), source: e },
         })?;
     let stderr = child.stderr.take().expect("stderr is piped");
     Ok((child, StderrLog::collect(stderr)))
@@ -177,10 +157,7 @@ pub fn wait(mut child: Child, log: StderrLog) -> Result<String, EncodeError> {
     if status.success() {
         Ok(stderr)
     } else {
-        Err(EncodeError::Failed {
-            status: status.to_string(),
-            tail: tail(&stderr),
-        })
+        Err(EncodeError::Failed { status: status.to_string(), tail: tail(&stderr) })
     }
 }
 
@@ -211,11 +188,7 @@ impl FrameEncoder {
         tracing::debug!(ffmpeg = %settings.ffmpeg.display(), args = %args.join(" "), "starting ffmpeg");
         let (mut child, log) = spawn(&settings.ffmpeg, &args, Stdio::piped())?;
         let stdin = child.stdin.take().expect("stdin is piped");
-        let mut encoder = FrameEncoder {
-            child,
-            stdin: BufWriter::with_capacity(1 << 20, stdin),
-            log,
-        };
+        let mut encoder = FrameEncoder { child, stdin: BufWriter::with_capacity(1 << 20, stdin), log };
         if let Err(e) = mkv::write_header(&mut encoder.stdin, input.0, input.1, b"I420") {
             return Err(encoder.fail(e));
         }

@@ -31,12 +31,7 @@ fn uint(v: u64) -> Vec<u8> {
 
 /// Writes the stream header: EBML header, Segment start, Info and Tracks.
 /// `fourcc` names the raw pixel layout (`I420`, `BGRA`).
-pub fn write_header(
-    out: &mut impl Write,
-    width: u32,
-    height: u32,
-    fourcc: &[u8; 4],
-) -> io::Result<()> {
+pub fn write_header(out: &mut impl Write, width: u32, height: u32, fourcc: &[u8; 4]) -> io::Result<()> {
     let ebml = [
         element(&[0x42, 0x86], &uint(1)),    // EBMLVersion
         element(&[0x42, 0xF7], &uint(1)),    // EBMLReadVersion
@@ -49,9 +44,7 @@ pub fn write_header(
     .concat();
     out.write_all(&element(&[0x1A, 0x45, 0xDF, 0xA3], &ebml))?;
     // Segment of unknown size: the stream ends when the pipe closes.
-    out.write_all(&[
-        0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    ])?;
+    out.write_all(&[0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])?;
     let info = [
         element(&[0x2A, 0xD7, 0xB1], &uint(1_000_000)), // TimecodeScale: 1 ms
         element(&[0x4D, 0x80], b"video-worker"),        // MuxingApp

@@ -3,17 +3,8 @@
 use std::path::PathBuf;
 
 /// x264 presets, fastest first.
-pub const PRESETS: &[&str] = &[
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-];
+pub const PRESETS: &[&str] =
+    &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
 
 #[derive(Debug, Clone)]
 pub struct EncodeSettings {
@@ -51,17 +42,10 @@ impl EncodeSettings {
             return Err(format!("crf {} is out of range: allowed 0 to 51", self.crf));
         }
         if !PRESETS.contains(&self.preset.as_str()) {
-            return Err(format!(
-                "preset '{}' is unknown: allowed {}",
-                self.preset,
-                PRESETS.join(", ")
-            ));
+            return Err(format!("preset '{}' is unknown: allowed {}", self.preset, PRESETS.join(", ")));
         }
         if !(1..=120).contains(&self.fps) {
-            return Err(format!(
-                "fps {} is out of range: allowed 1 to 120",
-                self.fps
-            ));
+            return Err(format!("fps {} is out of range: allowed 1 to 120", self.fps));
         }
         if let Some((w, h)) = self.max_size
             && (w < 16 || h < 16)
@@ -129,10 +113,7 @@ mod tests {
         assert!(s.validate().is_ok());
         s.preset = "warp".into();
         assert!(s.validate().unwrap_err().contains("veryfast"));
-        s = EncodeSettings {
-            crf: 60,
-            ..EncodeSettings::default()
-        };
+        s = EncodeSettings { crf: 60, ..EncodeSettings::default() };
         assert!(s.validate().unwrap_err().contains("0 to 51"));
         assert_eq!(EncodeSettings::default().min_frame_gap_ms(), 40);
     }

@@ -36,14 +36,7 @@ pub struct Timeline<O: FrameOutput> {
 
 impl<O: FrameOutput> Timeline<O> {
     pub fn new(min_gap: i64, out: O) -> Timeline<O> {
-        Timeline {
-            min_gap: min_gap.max(1),
-            out,
-            last_emit: None,
-            pending: None,
-            newest: None,
-            frames: 0,
-        }
+        Timeline { min_gap: min_gap.max(1), out, last_emit: None, pending: None, newest: None, frames: 0 }
     }
 
     pub fn frames(&self) -> u64 {
@@ -72,11 +65,7 @@ impl<O: FrameOutput> Timeline<O> {
     }
 
     fn offer(&mut self, t: i64, picture: &Surface) -> Result<(), PlaybackError> {
-        if self
-            .newest
-            .as_ref()
-            .is_some_and(|n| n.as_slice() == picture.pixels())
-        {
+        if self.newest.as_ref().is_some_and(|n| n.as_slice() == picture.pixels()) {
             return Ok(());
         }
         let pixels = Arc::new(picture.pixels().to_vec());
@@ -99,10 +88,7 @@ impl<O: FrameOutput> Timeline<O> {
             && end > last
         {
             // A repeat, not a change: counted in the stream, not in frames.
-            self.out.emit(Frame {
-                ms: end,
-                pixels: newest,
-            })?;
+            self.out.emit(Frame { ms: end, pixels: newest })?;
         }
         Ok((self.frames, self.out))
     }
@@ -154,10 +140,7 @@ mod tests {
     #[test]
     fn burst_keeps_its_last_picture_at_the_gap() {
         // Changes at 0, 10, 20, then silence: 20's picture shows at 40.
-        let got = run(
-            &[(0, Some(1)), (10, Some(2)), (20, Some(3)), (30_000, None)],
-            30_000,
-        );
+        let got = run(&[(0, Some(1)), (10, Some(2)), (20, Some(3)), (30_000, None)], 30_000);
         assert_eq!(got, [(0, 1), (40, 3), (30_000, 3)]);
     }
 

@@ -19,12 +19,7 @@ impl I420Converter {
     pub fn new(width: u32, height: u32) -> I420Converter {
         let (w, h) = (width as usize, height as usize);
         assert!(w % 2 == 0 && h % 2 == 0, "I420 needs even dimensions");
-        I420Converter {
-            width: w,
-            height: h,
-            previous: None,
-            planes: vec![0; w * h * 3 / 2],
-        }
+        I420Converter { width: w, height: h, previous: None, planes: vec![0; w * h * 3 / 2] }
     }
 
     /// The I420 bytes (Y plane, then U, then V) of `frame`.
@@ -41,8 +36,7 @@ impl I420Converter {
             .enumerate()
             .for_each(|(pair, ((y, u), v))| {
                 let rows = &frame[pair * 2 * w..(pair + 1) * 2 * w];
-                let unchanged =
-                    previous.is_some_and(|p| &p[pair * 2 * w..(pair + 1) * 2 * w] == rows);
+                let unchanged = previous.is_some_and(|p| &p[pair * 2 * w..(pair + 1) * 2 * w] == rows);
                 if !unchanged {
                     convert_row_pair(rows, w, y, u, v);
                 }
@@ -57,11 +51,7 @@ impl I420Converter {
 
 #[inline]
 fn rgb(p: u32) -> (i32, i32, i32) {
-    (
-        ((p >> 16) & 0xFF) as i32,
-        ((p >> 8) & 0xFF) as i32,
-        (p & 0xFF) as i32,
-    )
+    (((p >> 16) & 0xFF) as i32, ((p >> 8) & 0xFF) as i32, (p & 0xFF) as i32)
 }
 
 #[inline]

@@ -35,10 +35,7 @@ pub fn convert(
     let _ = fs::remove_dir_all(&work);
     let ffmpeg_log = result?;
     let output_bytes = fs::metadata(output)
-        .map_err(|source| ConvertError::Output {
-            path: output.to_path_buf(),
-            source,
-        })?
+        .map_err(|source| ConvertError::Output { path: output.to_path_buf(), source })?
         .len();
     Ok(Summary {
         output: output.to_path_buf(),
@@ -79,18 +76,11 @@ fn run_in(
     join_parts(inputs, &joined).map_err(io_err(&joined))?;
     let m4v = run_guacenc(guacenc, &joined, size)?;
     let part = part_path(output);
-    let mut args: Vec<String> = ["-hide_banner", "-nostats", "-loglevel", "warning", "-i"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> =
+        ["-hide_banner", "-nostats", "-loglevel", "warning", "-i"].iter().map(|s| s.to_string()).collect();
     args.push(m4v.display().to_string());
     args.extend(h264_args(settings));
-    args.extend([
-        "-f".into(),
-        "mp4".into(),
-        "-y".into(),
-        part.display().to_string(),
-    ]);
+    args.extend(["-f".into(), "mp4".into(), "-y".into(), part.display().to_string()]);
     let (child, log) = spawn(&settings.ffmpeg, &args, Stdio::null())?;
     match wait(child, log) {
         Ok(stderr) => {
@@ -130,10 +120,7 @@ fn run_guacenc(guacenc: &Path, input: &Path, size: (u32, u32)) -> Result<PathBuf
                     "guacenc not found: install guacamole-server's guacenc or give its path (--guacenc)",
                 ),
             }),
-            _ => ConvertError::Encode(EncodeError::Spawn {
-                path: guacenc.to_path_buf(),
-                source: e,
-            }),
+            _ => ConvertError::Encode(EncodeError::Spawn { path: guacenc.to_path_buf(), source: e }),
         })?;
     let m4v = PathBuf::from(format!("{}.m4v", input.display()));
     let produced = fs::metadata(&m4v).map(|m| m.len() > 0).unwrap_or(false);
@@ -142,11 +129,7 @@ fn run_guacenc(guacenc: &Path, input: &Path, size: (u32, u32)) -> Result<PathBuf
         let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
         return Err(ConvertError::Encode(EncodeError::Failed {
             status: format!("guacenc {}", out.status),
-            tail: if produced {
-                tail.join(" | ")
-            } else {
-                format!("no video written; {}", tail.join(" | "))
-            },
+            tail: if produced { tail.join(" | ") } else { format!("no video written; {}", tail.join(" | ")) },
         }));
     }
     Ok(m4v)

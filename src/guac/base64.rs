@@ -57,10 +57,7 @@ pub fn decode_into(text: &str, out: &mut Vec<u8>) -> usize {
 pub fn decode(text: &str) -> Decoded {
     let mut bytes = Vec::new();
     let invalid_chars = decode_into(text, &mut bytes);
-    Decoded {
-        bytes,
-        invalid_chars,
-    }
+    Decoded { bytes, invalid_chars }
 }
 
 #[cfg(test)]

@@ -26,25 +26,16 @@ pub fn is_gzip(head: &[u8]) -> bool {
 /// decompressed when the file starts with the gzip magic, as-is otherwise.
 /// A `.gz` name on a file that is not gzip is read as a raw recording.
 pub fn open_recording(path: &Path) -> Result<Box<dyn Read + Send>, InputError> {
-    let open_err = |source| InputError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
+    let open_err = |source| InputError::Open { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(open_err)?;
     let mut head = [0u8; 2];
     let got = read_up_to(&mut file, &mut head).map_err(open_err)?;
     if got == 0 {
-        return Err(InputError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(InputError::Empty { path: path.to_path_buf() });
     }
     let start = io::Cursor::new(head[..got].to_vec()).chain(file);
     let buffered = BufReader::with_capacity(256 * 1024, start);
-    if is_gzip(&head[..got]) {
-        Ok(Box::new(MultiGzDecoder::new(buffered)))
-    } else {
-        Ok(Box::new(buffered))
-    }
+    if is_gzip(&head[..got]) { Ok(Box::new(MultiGzDecoder::new(buffered))) } else { Ok(Box::new(buffered)) }
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {

@@ -145,10 +145,7 @@ const OTHER_STREAMS: &[&str] = &["audio", "video", "clipboard", "file", "pipe", 
 
 impl Instruction {
     pub fn from_raw(raw: &RawInstruction) -> Result<Instruction, InvalidInstruction> {
-        let a = Args {
-            raw,
-            opcode: &raw.opcode,
-        };
+        let a = Args { raw, opcode: &raw.opcode };
         let op = raw.opcode.as_str();
         Ok(match op {
             "img" => Instruction::Img {
@@ -159,10 +156,7 @@ impl Instruction {
                 x: a.int(4)?,
                 y: a.int(5)?,
             },
-            "blob" => Instruction::Blob {
-                stream: a.int(0)?,
-                data: a.text(1)?.to_string(),
-            },
+            "blob" => Instruction::Blob { stream: a.int(0)?, data: a.text(1)?.to_string() },
             "end" => Instruction::End { stream: a.int(0)? },
             "copy" => Instruction::Copy {
                 src: a.int(0)?,
@@ -186,13 +180,9 @@ impl Instruction {
                 dx: a.int(7)?,
                 dy: a.int(8)?,
             },
-            "rect" => Instruction::Rect {
-                layer: a.int(0)?,
-                x: a.int(1)?,
-                y: a.int(2)?,
-                w: a.int(3)?,
-                h: a.int(4)?,
-            },
+            "rect" => {
+                Instruction::Rect { layer: a.int(0)?, x: a.int(1)?, y: a.int(2)?, w: a.int(3)?, h: a.int(4)? }
+            }
             "cfill" => Instruction::Cfill {
                 mask: a.int(0)?,
                 layer: a.int(1)?,
@@ -201,11 +191,7 @@ impl Instruction {
                 b: a.byte(4)?,
                 a: a.byte(5)?,
             },
-            "size" => Instruction::Size {
-                layer: a.int(0)?,
-                w: a.int(1)?,
-                h: a.int(2)?,
-            },
+            "size" => Instruction::Size { layer: a.int(0)?, w: a.int(1)?, h: a.int(2)? },
             "move" => Instruction::Move {
                 layer: a.int(0)?,
                 parent: a.int(1)?,
@@ -213,10 +199,7 @@ impl Instruction {
                 y: a.int(3)?,
                 z: a.int(4)?,
             },
-            "shade" => Instruction::Shade {
-                layer: a.int(0)?,
-                opacity: a.byte(1)?,
-            },
+            "shade" => Instruction::Shade { layer: a.int(0)?, opacity: a.byte(1)? },
             "dispose" => Instruction::Dispose { layer: a.int(0)? },
             "cursor" => Instruction::Cursor {
                 hx: a.int(0)?,
@@ -230,15 +213,9 @@ impl Instruction {
             "mouse" => Instruction::Mouse {
                 x: a.int(0)?,
                 y: a.int(1)?,
-                timestamp: if raw.args.len() >= 4 {
-                    Some(a.long(3)?)
-                } else {
-                    None
-                },
+                timestamp: if raw.args.len() >= 4 { Some(a.long(3)?) } else { None },
             },
-            "sync" => Instruction::Sync {
-                timestamp: a.long(0)?,
-            },
+            "sync" => Instruction::Sync { timestamp: a.long(0)? },
             _ if OTHER_STREAMS.contains(&op) => Instruction::OtherStream { stream: a.int(0)? },
             _ if IGNORED.contains(&op) => Instruction::Ignored,
             _ => Instruction::Unknown(raw.opcode.clone()),
@@ -253,18 +230,10 @@ struct Args<'a> {
 
 impl Args<'_> {
     fn text(&self, i: usize) -> Result<&str, InvalidInstruction> {
-        self.raw
-            .args
-            .get(i)
-            .map(String::as_str)
-            .ok_or_else(|| InvalidInstruction {
-                opcode: self.opcode.to_string(),
-                reason: format!(
-                    "has {} arguments, needs at least {}",
-                    self.raw.args.len(),
-                    i + 1
-                ),
-            })
+        self.raw.args.get(i).map(String::as_str).ok_or_else(|| InvalidInstruction {
+            opcode: self.opcode.to_string(),
+            reason: format!("has {} arguments, needs at least {}", self.raw.args.len(), i + 1),
+        })
     }
 
     fn long(&self, i: usize) -> Result<i64, InvalidInstruction> {
@@ -301,11 +270,7 @@ mod tests {
     use super::*;
 
     fn raw(op: &str, args: &[&str]) -> RawInstruction {
-        RawInstruction {
-            offset: 0,
-            opcode: op.into(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-        }
+        RawInstruction { offset: 0, opcode: op.into(), args: args.iter().map(|s| s.to_string()).collect() }
     }
 
     #[test]
@@ -320,22 +285,9 @@ mod tests {
     #[test]
     fn mouse_without_timestamp_is_not_a_render_point() {
         let m = Instruction::from_raw(&raw("mouse", &["1", "2"])).unwrap();
-        assert_eq!(
-            m,
-            Instruction::Mouse {
-                x: 1,
-                y: 2,
-                timestamp: None
-            }
-        );
+        assert_eq!(m, Instruction::Mouse { x: 1, y: 2, timestamp: None });
         let m = Instruction::from_raw(&raw("mouse", &["1", "2", "1", "500"])).unwrap();
-        assert!(matches!(
-            m,
-            Instruction::Mouse {
-                timestamp: Some(500),
-                ..
-            }
-        ));
+        assert!(matches!(m, Instruction::Mouse { timestamp: Some(500), .. }));
     }
 
     #[test]
@@ -347,18 +299,8 @@ mod tests {
 
     #[test]
     fn colour_components_are_clamped() {
-        let c =
-            Instruction::from_raw(&raw("cfill", &["14", "0", "300", "-5", "7", "255"])).unwrap();
-        assert!(matches!(
-            c,
-            Instruction::Cfill {
-                r: 255,
-                g: 0,
-                b: 7,
-                a: 255,
-                ..
-            }
-        ));
+        let c = Instruction::from_raw(&raw("cfill", &["14", "0", "300", "-5", "7", "255"])).unwrap();
+        assert!(matches!(c, Instruction::Cfill { r: 255, g: 0, b: 7, a: 255, .. }));
     }
 
     #[test]
@@ -367,10 +309,7 @@ mod tests {
             Instruction::from_raw(&raw("frobnicate", &[])).unwrap(),
             Instruction::Unknown("frobnicate".into())
         );
-        assert_eq!(
-            Instruction::from_raw(&raw("key", &["65", "1", "5"])).unwrap(),
-            Instruction::Ignored
-        );
+        assert_eq!(Instruction::from_raw(&raw("key", &["65", "1", "5"])).unwrap(), Instruction::Ignored);
         assert_eq!(
             Instruction::from_raw(&raw("clipboard", &["3", "text/plain"])).unwrap(),
             Instruction::OtherStream { stream: 3 }

@@ -59,15 +59,11 @@ impl std::fmt::Display for IssueKind {
                 f,
                 "element of {chars} characters exceeds the protocol limit of {MAX_ELEMENT_CHARS}; instruction skipped"
             ),
-            IssueKind::TooManyElements => write!(
-                f,
-                "instruction has more than {MAX_ELEMENTS} elements; instruction skipped"
-            ),
+            IssueKind::TooManyElements => {
+                write!(f, "instruction has more than {MAX_ELEMENTS} elements; instruction skipped")
+            }
             IssueKind::Malformed { reason } => {
-                write!(
-                    f,
-                    "malformed instruction ({reason}); skipped to the next ';'"
-                )
+                write!(f, "malformed instruction ({reason}); skipped to the next ';'")
             }
             IssueKind::Truncated => write!(f, "recording ends inside an instruction (truncated)"),
             IssueKind::ReadFailed { cause } => write!(f, "reading failed: {cause}"),
@@ -134,10 +130,7 @@ impl<R: Read> Parser<R> {
         if self.peek().is_none() {
             self.finished = true;
             return self.read_error.take().map(|cause| {
-                Event::Issue(ParseIssue {
-                    offset: self.offset(),
-                    kind: IssueKind::ReadFailed { cause },
-                })
+                Event::Issue(ParseIssue { offset: self.offset(), kind: IssueKind::ReadFailed { cause } })
             });
         }
         let start = self.offset();
@@ -149,17 +142,11 @@ impl<R: Read> Parser<R> {
                     Some(cause) => IssueKind::ReadFailed { cause },
                     None => IssueKind::Truncated,
                 };
-                Some(Event::Issue(ParseIssue {
-                    offset: start,
-                    kind,
-                }))
+                Some(Event::Issue(ParseIssue { offset: start, kind }))
             }
             Err(Failure::Syntax(reason)) => {
                 self.skip_past_semicolon();
-                Some(Event::Issue(ParseIssue {
-                    offset: start,
-                    kind: IssueKind::Malformed { reason },
-                }))
+                Some(Event::Issue(ParseIssue { offset: start, kind: IssueKind::Malformed { reason } }))
             }
         }
     }
@@ -194,16 +181,9 @@ impl<R: Read> Parser<R> {
         } else {
             let mut it = elements.into_iter();
             let opcode = it.next().unwrap_or_default();
-            return Ok(Event::Instruction(RawInstruction {
-                offset: start,
-                opcode,
-                args: it.collect(),
-            }));
+            return Ok(Event::Instruction(RawInstruction { offset: start, opcode, args: it.collect() }));
         };
-        Ok(Event::Issue(ParseIssue {
-            offset: start,
-            kind,
-        }))
+        Ok(Event::Issue(ParseIssue { offset: start, kind }))
     }
 
     /// Reads `LENGTH.VALUE` and the `,` or `;` that must follow it.
@@ -216,11 +196,7 @@ impl<R: Read> Parser<R> {
             self.fill(1)?;
             let avail = &self.buf[self.pos..];
             // Fast path: a run of ASCII bytes is one character per byte.
-            let ascii = avail
-                .iter()
-                .take(remaining)
-                .take_while(|b| b.is_ascii())
-                .count();
+            let ascii = avail.iter().take(remaining).take_while(|b| b.is_ascii()).count();
             if ascii > 0 {
                 if keep {
                     value.extend_from_slice(&avail[..ascii]);
@@ -352,11 +328,7 @@ fn utf8_char_size(lead: u8) -> usize {
 }
 
 fn describe_byte(b: u8) -> String {
-    if b.is_ascii_graphic() {
-        format!("'{}'", b as char)
-    } else {
-        format!("byte 0x{b:02x}")
-    }
+    if b.is_ascii_graphic() { format!("'{}'", b as char) } else { format!("byte 0x{b:02x}") }
 }
 
 #[cfg(test)]
@@ -391,9 +363,7 @@ mod tests {
     #[test]
     fn parses_instructions_with_offsets() {
         let events = parse_all(b"4.sync,6.644081,1.1;4.size,1.0,4.1280,3.800;");
-        let Event::Instruction(second) = &events[1] else {
-            panic!("expected an instruction")
-        };
+        let Event::Instruction(second) = &events[1] else { panic!("expected an instruction") };
         assert_eq!(second.offset, 20);
         assert_eq!(second.opcode, "size");
         assert_eq!(second.args, ["0", "1280", "800"]);
@@ -412,9 +382,7 @@ mod tests {
         let input = b"4.sync,3.100;4.sync,3.2";
         let got = parse_all(input);
         assert!(matches!(got[0], Event::Instruction(_)));
-        let Event::Issue(issue) = &got[1] else {
-            panic!("expected an issue")
-        };
+        let Event::Issue(issue) = &got[1] else { panic!("expected an issue") };
         assert_eq!(issue.kind, IssueKind::Truncated);
         assert_eq!(issue.offset, 13);
         assert_eq!(got.len(), 2);
@@ -425,29 +393,16 @@ mod tests {
         let long = "A".repeat(MAX_ELEMENT_CHARS + 1);
         let input = format!("4.blob,1.1,{}.{long};4.sync,3.100;", long.len());
         let got = parse_all(input.as_bytes());
-        let Event::Issue(issue) = &got[0] else {
-            panic!("expected an issue")
-        };
-        assert_eq!(
-            issue.kind,
-            IssueKind::ElementTooLong {
-                chars: MAX_ELEMENT_CHARS + 1
-            }
-        );
-        assert_eq!(
-            instructions(input.as_bytes()),
-            [("sync".into(), vec!["100".into()])]
-        );
+        let Event::Issue(issue) = &got[0] else { panic!("expected an issue") };
+        assert_eq!(issue.kind, IssueKind::ElementTooLong { chars: MAX_ELEMENT_CHARS + 1 });
+        assert_eq!(instructions(input.as_bytes()), [("sync".into(), vec!["100".into()])]);
     }
 
     #[test]
     fn element_at_the_limit_is_accepted() {
         let max = "B".repeat(MAX_ELEMENT_CHARS);
         let input = format!("4.blob,1.1,{MAX_ELEMENT_CHARS}.{max};");
-        assert_eq!(
-            instructions(input.as_bytes())[0].1[1].len(),
-            MAX_ELEMENT_CHARS
-        );
+        assert_eq!(instructions(input.as_bytes())[0].1[1].len(), MAX_ELEMENT_CHARS);
     }
 
     #[test]

@@ -47,11 +47,7 @@ impl Diagnostics {
     }
 
     pub fn unknown_opcode(&self, opcode: &str) {
-        *self
-            .lock()
-            .unknown_opcodes
-            .entry(opcode.to_string())
-            .or_default() += 1;
+        *self.lock().unknown_opcodes.entry(opcode.to_string()).or_default() += 1;
     }
 
     pub fn bad_image(&self) {
@@ -59,9 +55,7 @@ impl Diagnostics {
     }
 
     pub fn truncated(&self, file: &str, offset: u64) {
-        self.lock().truncated.push(format!(
-            "{file}: ends inside an instruction at byte {offset}"
-        ));
+        self.lock().truncated.push(format!("{file}: ends inside an instruction at byte {offset}"));
     }
 
     pub fn backwards_timestamp(&self) {

@@ -21,11 +21,7 @@ pub enum PlaybackError {
     #[error(transparent)]
     Input(#[from] InputError),
     #[error("{file}: byte {offset}: {cause}")]
-    TooLarge {
-        file: String,
-        offset: u64,
-        cause: String,
-    },
+    TooLarge { file: String, offset: u64, cause: String },
     #[error("{files}: no instructions found: not a Guacamole recording")]
     NotARecording { files: String },
     #[error("{files}: the recording never sets the screen size (no 'size' of layer 0)")]
@@ -48,10 +44,7 @@ impl Session {
     /// Scans every part. Fails when the input holds no recording at all.
     pub fn open(paths: &[PathBuf]) -> Result<Session, PlaybackError> {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let scans = paths
-            .iter()
-            .map(|p| scan::scan_part(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let scans = paths.iter().map(|p| scan::scan_part(p)).collect::<Result<Vec<_>, _>>()?;
         let files = names.join(", ");
         if scans.iter().all(|s| s.instructions == 0) {
             return Err(PlaybackError::NotARecording { files });
@@ -70,13 +63,7 @@ impl Session {
             });
         }
         let timebase = clock::Timebase::new(&scans);
-        Ok(Session {
-            paths: paths.to_vec(),
-            names,
-            scans,
-            timebase,
-            screen: (w + w % 2, h + h % 2),
-        })
+        Ok(Session { paths: paths.to_vec(), names, scans, timebase, screen: (w + w % 2, h + h % 2) })
     }
 
     /// Plays the session into `sink`.

@@ -74,9 +74,7 @@ impl Player {
                     self.part = part;
                     Flow::Continue
                 }
-                Step::Instruction(at, instruction) => {
-                    self.instruction(at, instruction, sink, progress)?
-                }
+                Step::Instruction(at, instruction) => self.instruction(at, instruction, sink, progress)?,
                 Step::Image(at, draw) => {
                     self.image(at, draw)?;
                     Flow::Continue
@@ -119,56 +117,21 @@ impl Player {
                 }
                 return self.render_point(t, sink);
             }
-            Instruction::Copy {
-                src,
-                sx,
-                sy,
-                w,
-                h,
-                mask,
-                dst,
-                dx,
-                dy,
-            } => d.copy(src, rect(sx, sy, w, h), mask, dst, dx, dy),
-            Instruction::Transfer {
-                src,
-                sx,
-                sy,
-                w,
-                h,
-                function,
-                dst,
-                dx,
-                dy,
-            } => d.transfer(src, rect(sx, sy, w, h), function, dst, dx, dy),
+            Instruction::Copy { src, sx, sy, w, h, mask, dst, dx, dy } => {
+                d.copy(src, rect(sx, sy, w, h), mask, dst, dx, dy)
+            }
+            Instruction::Transfer { src, sx, sy, w, h, function, dst, dx, dy } => {
+                d.transfer(src, rect(sx, sy, w, h), function, dst, dx, dy)
+            }
             Instruction::Rect { layer, x, y, w, h } => d.rect(layer, rect(x, y, w, h)),
-            Instruction::Cfill {
-                mask,
-                layer,
-                r,
-                g,
-                b,
-                a,
-            } => d.cfill(mask, layer, [r, g, b, a]),
+            Instruction::Cfill { mask, layer, r, g, b, a } => d.cfill(mask, layer, [r, g, b, a]),
             Instruction::Size { layer, w, h } => d.size_layer(layer, w, h),
-            Instruction::Move {
-                layer,
-                parent,
-                x,
-                y,
-                z,
-            } => d.move_layer(layer, parent, x, y, z),
+            Instruction::Move { layer, parent, x, y, z } => d.move_layer(layer, parent, x, y, z),
             Instruction::Shade { layer, opacity } => d.shade(layer, opacity),
             Instruction::Dispose { layer } => d.dispose(layer),
-            Instruction::Cursor {
-                hx,
-                hy,
-                src,
-                sx,
-                sy,
-                w,
-                h,
-            } => d.set_cursor((hx, hy), src, rect(sx, sy, w, h)),
+            Instruction::Cursor { hx, hy, src, sx, sy, w, h } => {
+                d.set_cursor((hx, hy), src, rect(sx, sy, w, h))
+            }
             Instruction::Unknown(opcode) => {
                 self.diag.unknown_opcode(&opcode);
                 Ok(())
@@ -181,15 +144,10 @@ impl Player {
     }
 
     fn image(&mut self, at: Origin, draw: ImageDraw) -> Result<(), PlaybackError> {
-        let decoded = draw
-            .pixels
-            .recv()
-            .unwrap_or_else(|_| Err("the decoder stopped".into()));
+        let decoded = draw.pixels.recv().unwrap_or_else(|_| Err("the decoder stopped".into()));
         match decoded {
             Ok(pixels) => {
-                let result = self
-                    .display
-                    .draw_image(draw.layer, draw.mask, draw.x, draw.y, &pixels);
+                let result = self.display.draw_image(draw.layer, draw.mask, draw.x, draw.y, &pixels);
                 self.check(at, result)
             }
             Err(cause) => {
@@ -225,9 +183,7 @@ impl Player {
     }
 
     fn session_time(&mut self, raw: i64) -> i64 {
-        let (t, older) = self
-            .clock
-            .observe(self.timebase.session_time(self.part, raw));
+        let (t, older) = self.clock.observe(self.timebase.session_time(self.part, raw));
         if older {
             self.diag.backwards_timestamp();
         }

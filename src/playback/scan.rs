@@ -36,10 +36,7 @@ impl PartScan {
 pub fn scan_part(path: &Path) -> Result<PartScan, PlaybackError> {
     let reader = open_recording(path)?;
     let mut parser = Parser::new(reader);
-    let mut scan = PartScan {
-        path: path.to_path_buf(),
-        ..PartScan::default()
-    };
+    let mut scan = PartScan { path: path.to_path_buf(), ..PartScan::default() };
     while let Some(event) = parser.next_event() {
         let Event::Instruction(raw) = event else {
             continue;
@@ -50,9 +47,7 @@ pub fn scan_part(path: &Path) -> Result<PartScan, PlaybackError> {
                 scan.first_sync.get_or_insert(timestamp);
                 scan.note_time(timestamp);
             }
-            Ok(Instruction::Mouse {
-                timestamp: Some(t), ..
-            }) => scan.note_time(t),
+            Ok(Instruction::Mouse { timestamp: Some(t), .. }) => scan.note_time(t),
             Ok(Instruction::Size { layer: 0, w, h }) => {
                 scan.max_size.0 = scan.max_size.0.max(w.max(0) as u32);
                 scan.max_size.1 = scan.max_size.1.max(h.max(0) as u32);

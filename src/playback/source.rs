@@ -118,14 +118,7 @@ impl Reader {
         for _ in 0..DECODE_SLOTS {
             slots_tx.send(()).expect("channel has room for every slot");
         }
-        Reader {
-            tx,
-            names,
-            diag,
-            slots_tx,
-            slots_rx,
-            streams: HashMap::new(),
-        }
+        Reader { tx, names, diag, slots_tx, slots_rx, streams: HashMap::new() }
     }
 
     fn send(&self, step: Step) -> Result<(), Hangup> {
@@ -144,25 +137,17 @@ impl Reader {
         while let Some(event) = parser.next_event() {
             match event {
                 Event::Instruction(raw) => {
-                    let origin = Origin {
-                        part,
-                        offset: raw.offset,
-                    };
+                    let origin = Origin { part, offset: raw.offset };
                     match Instruction::from_raw(&raw) {
                         Ok(instruction) => self.handle(origin, instruction)?,
-                        Err(e) => {
-                            self.warn(origin, format!("'{}' {}; skipped", e.opcode, e.reason))
-                        }
+                        Err(e) => self.warn(origin, format!("'{}' {}; skipped", e.opcode, e.reason)),
                     }
                 }
                 Event::Issue(issue) => {
                     if issue.kind == IssueKind::Truncated {
                         self.diag.truncated(&self.names[part], issue.offset);
                     }
-                    let origin = Origin {
-                        part,
-                        offset: issue.offset,
-                    };
+                    let origin = Origin { part, offset: issue.offset };
                     self.warn(origin, issue.kind);
                 }
             }
@@ -177,18 +162,14 @@ impl Reader {
 
     fn handle(&mut self, at: Origin, instruction: Instruction) -> Result<(), Hangup> {
         match instruction {
-            Instruction::Img {
-                stream,
-                mask,
-                layer,
-                mimetype,
-                x,
-                y,
-            } => {
+            Instruction::Img { stream, mask, layer, mimetype, x, y } => {
                 if self.check_stream(at, stream) {
                     let format = format_for_mimetype(&mimetype);
                     if format.is_none() {
-                        self.warn(at, format!("image type '{mimetype}' is not supported; stream {stream} not drawn"));
+                        self.warn(
+                            at,
+                            format!("image type '{mimetype}' is not supported; stream {stream} not drawn"),
+                        );
                     }
                     let image = Stream::Image {
                         layer,
@@ -224,22 +205,14 @@ impl Reader {
     fn check_stream(&self, at: Origin, stream: i32) -> bool {
         let ok = (0..=MAX_STREAM).contains(&stream);
         if !ok {
-            self.warn(
-                at,
-                format!("stream index {stream} is out of range 0..={MAX_STREAM}; ignored"),
-            );
+            self.warn(at, format!("stream index {stream} is out of range 0..={MAX_STREAM}; ignored"));
         }
         ok
     }
 
     fn blob(&mut self, at: Origin, index: i32, text: &str) {
-        let Some(Stream::Image {
-            data,
-            bad_chars,
-            too_large,
-            format: Some(_),
-            ..
-        }) = self.streams.get_mut(&index)
+        let Some(Stream::Image { data, bad_chars, too_large, format: Some(_), .. }) =
+            self.streams.get_mut(&index)
         else {
             return; // a blob of a non-image or unknown stream carries nothing to draw
         };
@@ -251,10 +224,7 @@ impl Reader {
             *too_large = true;
             data.clear();
             data.shrink_to_fit();
-            self.warn(
-                at,
-                format!("image stream {index} exceeds {MAX_STREAM_BYTES} bytes; not drawn"),
-            );
+            self.warn(at, format!("image stream {index} exceeds {MAX_STREAM_BYTES} bytes; not drawn"));
         }
     }
 
@@ -275,7 +245,10 @@ impl Reader {
             return Ok(());
         };
         if bad_chars > 0 {
-            self.warn(origin, format!("image stream {index} had {bad_chars} characters that are not base64; ignored them"));
+            self.warn(
+                origin,
+                format!("image stream {index} had {bad_chars} characters that are not base64; ignored them"),
+            );
         }
         let Ok(()) = self.slots_rx.recv() else {
             return Err(Hangup);

@@ -56,11 +56,7 @@ impl Operator {
     pub fn is_unbounded(self) -> bool {
         matches!(
             self,
-            Operator::Src
-                | Operator::In
-                | Operator::Out
-                | Operator::ReverseIn
-                | Operator::ReverseAtop
+            Operator::Src | Operator::In | Operator::Out | Operator::ReverseIn | Operator::ReverseAtop
         )
     }
 
@@ -138,10 +134,7 @@ fn add_sat(a: u32, b: u32) -> u32 {
 #[inline]
 pub fn premultiply(r: u8, g: u8, b: u8, a: u8) -> u32 {
     let a32 = u32::from(a);
-    a32 << 24
-        | mul255(u32::from(r), a32) << 16
-        | mul255(u32::from(g), a32) << 8
-        | mul255(u32::from(b), a32)
+    a32 << 24 | mul255(u32::from(r), a32) << 16 | mul255(u32::from(g), a32) << 8 | mul255(u32::from(b), a32)
 }
 
 /// Straight-alpha (r, g, b, a) of a premultiplied pixel.
@@ -152,12 +145,7 @@ pub fn unpremultiply(p: u32) -> (u8, u8, u8, u8) {
         return (0, 0, 0, 0);
     }
     let un = |c: u32| ((c * 255 + a / 2) / a).min(255) as u8;
-    (
-        un((p >> 16) & 0xFF),
-        un((p >> 8) & 0xFF),
-        un(p & 0xFF),
-        a as u8,
-    )
+    (un((p >> 16) & 0xFF), un((p >> 8) & 0xFF), un(p & 0xFF), a as u8)
 }
 
 #[cfg(test)]

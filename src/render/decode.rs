@@ -33,15 +33,10 @@ pub fn decode_image(bytes: &[u8], format: ImageFormat) -> Result<Surface, String
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_ALLOC);
     reader.limits(limits);
-    let image = reader
-        .decode()
-        .map_err(|e| format!("cannot decode {format:?} image: {e}"))?;
+    let image = reader.decode().map_err(|e| format!("cannot decode {format:?} image: {e}"))?;
     let rgba = image.into_rgba8();
     let (w, h) = rgba.dimensions();
-    let pixels = rgba
-        .pixels()
-        .map(|p| premultiply(p[0], p[1], p[2], p[3]))
-        .collect();
+    let pixels = rgba.pixels().map(|p| premultiply(p[0], p[1], p[2], p[3])).collect();
     Ok(Surface::from_pixels(w, h, pixels))
 }
 

@@ -64,10 +64,7 @@ impl Display {
     pub fn new(limits: Limits) -> Display {
         let mut display = Display {
             layers: HashMap::new(),
-            cursor: Cursor {
-                image: Surface::new(0, 0),
-                hotspot: (0, 0),
-            },
+            cursor: Cursor { image: Surface::new(0, 0), hotspot: (0, 0) },
             mouse: None,
             next_id: 0,
             budget: SurfaceBudget::new(limits),
@@ -100,9 +97,7 @@ impl Display {
             let layer = Layer {
                 id: self.next_id,
                 surface: Surface::new(0, 0),
-                parent: (index > 0)
-                    .then(|| self.layers.get(&0).map(|l| l.id))
-                    .flatten(),
+                parent: (index > 0).then(|| self.layers.get(&0).map(|l| l.id)).flatten(),
                 x: 0,
                 y: 0,
                 z: 0,
@@ -153,10 +148,7 @@ impl Display {
     }
 
     pub fn size_layer(&mut self, index: LayerIndex, w: i32, h: i32) -> Result<(), DrawError> {
-        let (w, h) = self
-            .budget
-            .limits()
-            .check_size(i64::from(w.max(0)), i64::from(h.max(0)))?;
+        let (w, h) = self.budget.limits().check_size(i64::from(w.max(0)), i64::from(h.max(0)))?;
         self.resize_layer(index, w, h)
     }
 
@@ -170,14 +162,9 @@ impl Display {
         image: &Surface,
     ) -> Result<(), DrawError> {
         let (x, y) = (i64::from(x), i64::from(y));
-        self.fit(
-            index,
-            Rect::new(x, y, image.width().into(), image.height().into()),
-        )?;
+        self.fit(index, Rect::new(x, y, image.width().into(), image.height().into()))?;
         let layer = self.layer_mut(index)?;
-        layer
-            .surface
-            .composite(image, image.bounds(), x, y, Operator::from_mask(mask));
+        layer.surface.composite(image, image.bounds(), x, y, Operator::from_mask(mask));
         self.touch(index);
         Ok(())
     }
@@ -193,14 +180,11 @@ impl Display {
         dx: i32,
         dy: i32,
     ) -> Result<(), DrawError> {
-        let Some((source, src_rect, dx, dy)) = self.source_region(src, src_rect, dst, dx, dy)?
-        else {
+        let Some((source, src_rect, dx, dy)) = self.source_region(src, src_rect, dst, dx, dy)? else {
             return Ok(());
         };
         let layer = self.layer_mut(dst)?;
-        layer
-            .surface
-            .composite(&source, src_rect, dx, dy, Operator::from_mask(mask));
+        layer.surface.composite(&source, src_rect, dx, dy, Operator::from_mask(mask));
         self.touch(dst);
         Ok(())
     }
@@ -216,8 +200,7 @@ impl Display {
         dx: i32,
         dy: i32,
     ) -> Result<(), DrawError> {
-        let Some((source, src_rect, dx, dy)) = self.source_region(src, src_rect, dst, dx, dy)?
-        else {
+        let Some((source, src_rect, dx, dy)) = self.source_region(src, src_rect, dst, dx, dy)? else {
             return Ok(());
         };
         let layer = self.layer_mut(dst)?;
@@ -268,9 +251,7 @@ impl Display {
     pub fn cfill(&mut self, mask: i32, index: LayerIndex, rgba: [u8; 4]) -> Result<(), DrawError> {
         let layer = self.layer_mut(index)?;
         let color = premultiply(rgba[0], rgba[1], rgba[2], rgba[3]);
-        layer
-            .surface
-            .fill(&layer.path, color, Operator::from_mask(mask));
+        layer.surface.fill(&layer.path, color, Operator::from_mask(mask));
         layer.path_closed = true;
         self.touch(index);
         Ok(())
@@ -309,8 +290,7 @@ impl Display {
 
     /// Whether `ancestor` is `id` or one of its ancestors.
     fn is_ancestor(&self, ancestor: u64, mut id: u64) -> bool {
-        let parents: HashMap<u64, Option<u64>> =
-            self.layers.values().map(|l| (l.id, l.parent)).collect();
+        let parents: HashMap<u64, Option<u64>> = self.layers.values().map(|l| (l.id, l.parent)).collect();
         for _ in 0..=parents.len() {
             if id == ancestor {
                 return true;
@@ -332,9 +312,7 @@ impl Display {
     pub fn dispose(&mut self, index: LayerIndex) -> Result<(), DrawError> {
         self.budget.limits().check_index(index)?;
         if index == 0 {
-            return Err(DrawError::Skipped(
-                "the default layer cannot be disposed".into(),
-            ));
+            return Err(DrawError::Skipped("the default layer cannot be disposed".into()));
         }
         if let Some(layer) = self.layers.remove(&index) {
             self.budget.release(layer.surface.area());
@@ -344,22 +322,14 @@ impl Display {
     }
 
     /// `cursor`: the cursor image becomes a copy of a rectangle of a layer.
-    pub fn set_cursor(
-        &mut self,
-        hotspot: (i32, i32),
-        src: LayerIndex,
-        r: Rect,
-    ) -> Result<(), DrawError> {
+    pub fn set_cursor(&mut self, hotspot: (i32, i32), src: LayerIndex, r: Rect) -> Result<(), DrawError> {
         let (w, h) = self.budget.limits().check_size(r.w, r.h)?;
         let old = self.cursor.image.area();
         self.budget.resize(old, w, h)?;
         let mut image = Surface::new(w, h);
         let source = &self.layer_mut(src)?.surface;
         image.composite(source, r, 0, 0, Operator::Src);
-        self.cursor = Cursor {
-            image,
-            hotspot: (hotspot.0.into(), hotspot.1.into()),
-        };
+        self.cursor = Cursor { image, hotspot: (hotspot.0.into(), hotspot.1.into()) };
         self.touch(0);
         Ok(())
     }
@@ -428,15 +398,7 @@ fn draw_tree(
         draw_over(canvas, &layer.surface, x, y, alpha);
     }
     for child in children.get(&layer.id).into_iter().flatten() {
-        draw_tree(
-            canvas,
-            child,
-            children,
-            x + child.x,
-            y + child.y,
-            alpha,
-            depth + 1,
-        );
+        draw_tree(canvas, child, children, x + child.x, y + child.y, alpha, depth + 1);
     }
 }
 

@@ -21,12 +21,7 @@ impl Default for Limits {
     /// 16384 pixels a side; 128 Mpixels (512 MiB) in all, room for an 8K
     /// screen plus its copies; guacenc's 64 layers and 4096 buffers, widened.
     fn default() -> Limits {
-        Limits {
-            max_side: 16_384,
-            max_total_pixels: 128 * 1024 * 1024,
-            max_layer: 1023,
-            max_buffers: 16_384,
-        }
+        Limits { max_side: 16_384, max_total_pixels: 128 * 1024 * 1024, max_layer: 1023, max_buffers: 16_384 }
     }
 }
 

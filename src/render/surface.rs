@@ -15,12 +15,7 @@ pub struct Rect {
 
 impl Rect {
     pub fn new(x: i64, y: i64, w: i64, h: i64) -> Rect {
-        Rect {
-            x,
-            y,
-            w: w.max(0),
-            h: h.max(0),
-        }
+        Rect { x, y, w: w.max(0), h: h.max(0) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -38,12 +33,7 @@ impl Rect {
     pub fn intersect(&self, o: &Rect) -> Rect {
         let x = self.x.max(o.x);
         let y = self.y.max(o.y);
-        Rect::new(
-            x,
-            y,
-            self.right().min(o.right()) - x,
-            self.bottom().min(o.bottom()) - y,
-        )
+        Rect::new(x, y, self.right().min(o.right()) - x, self.bottom().min(o.bottom()) - y)
     }
 
     pub fn union(&self, o: &Rect) -> Rect {
@@ -55,12 +45,7 @@ impl Rect {
         }
         let x = self.x.min(o.x);
         let y = self.y.min(o.y);
-        Rect::new(
-            x,
-            y,
-            self.right().max(o.right()) - x,
-            self.bottom().max(o.bottom()) - y,
-        )
+        Rect::new(x, y, self.right().max(o.right()) - x, self.bottom().max(o.bottom()) - y)
     }
 
     fn contains(&self, x: i64, y: i64) -> bool {
@@ -86,20 +71,12 @@ impl std::fmt::Debug for Surface {
 impl Surface {
     /// A transparent surface.
     pub fn new(width: u32, height: u32) -> Surface {
-        Surface {
-            width,
-            height,
-            pixels: vec![0; width as usize * height as usize],
-        }
+        Surface { width, height, pixels: vec![0; width as usize * height as usize] }
     }
 
     pub fn from_pixels(width: u32, height: u32, pixels: Vec<u32>) -> Surface {
         assert_eq!(pixels.len(), width as usize * height as usize);
-        Surface {
-            width,
-            height,
-            pixels,
-        }
+        Surface { width, height, pixels }
     }
 
     pub fn width(&self) -> u32 {
@@ -176,11 +153,7 @@ impl Surface {
     /// Fills the union of `rects` with one premultiplied colour.
     pub fn fill(&mut self, rects: &[Rect], color: u32, op: Operator) {
         let bounds = self.bounds();
-        let rects: Vec<Rect> = rects
-            .iter()
-            .map(|r| r.intersect(&bounds))
-            .filter(|r| !r.is_empty())
-            .collect();
+        let rects: Vec<Rect> = rects.iter().map(|r| r.intersect(&bounds)).filter(|r| !r.is_empty()).collect();
         let covered = |x: i64, y: i64| rects.iter().any(|r| r.contains(x, y));
         let hull = rects.iter().fold(Rect::new(0, 0, 0, 0), |a, r| a.union(r));
         if let [only] = rects.as_slice() {
@@ -290,11 +263,7 @@ mod tests {
     fn fill_counts_overlapping_rectangles_once() {
         let mut s = Surface::new(4, 1);
         let half = 0x80800000;
-        s.fill(
-            &[Rect::new(0, 0, 3, 1), Rect::new(1, 0, 3, 1)],
-            half,
-            Operator::Over,
-        );
+        s.fill(&[Rect::new(0, 0, 3, 1), Rect::new(1, 0, 3, 1)], half, Operator::Over);
         assert!(s.pixels().iter().all(|&p| p == half));
     }
 
@@ -304,13 +273,7 @@ mod tests {
         s.fill(&[Rect::new(1, 0, 1, 1)], RED, Operator::In);
         assert_eq!(s.pixels(), [0, RED, 0]);
         let mut s = solid(3, 1, BLUE);
-        s.composite(
-            &solid(1, 1, RED),
-            Rect::new(0, 0, 1, 1),
-            0,
-            0,
-            Operator::Src,
-        );
+        s.composite(&solid(1, 1, RED), Rect::new(0, 0, 1, 1), 0, 0, Operator::Src);
         assert_eq!(s.pixels(), [RED, 0, 0]);
     }
 

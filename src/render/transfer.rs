@@ -34,14 +34,7 @@ fn takes_source_alpha(code: i32) -> bool {
 }
 
 /// Applies the transfer function `code` from `src_rect` of `src` to (dx, dy).
-pub fn apply_transfer(
-    dst: &mut Surface,
-    src: &Surface,
-    src_rect: Rect,
-    dx: i64,
-    dy: i64,
-    code: i32,
-) {
+pub fn apply_transfer(dst: &mut Surface, src: &Surface, src_rect: Rect, dx: i64, dy: i64, code: i32) {
     let target = Rect::new(dx, dy, src_rect.w, src_rect.h).intersect(&dst.bounds());
     for y in target.y..target.bottom() {
         for x in target.x..target.right() {
@@ -51,12 +44,8 @@ pub fn apply_transfer(
             let (sr, sg, sb, sa) = unpremultiply(sp);
             let (dr, dg, db, da) = unpremultiply(dp);
             let alpha = if takes_source_alpha(code) { sa } else { da };
-            dst.pixels_mut()[index] = premultiply(
-                function(code, sr, dr),
-                function(code, sg, dg),
-                function(code, sb, db),
-                alpha,
-            );
+            dst.pixels_mut()[index] =
+                premultiply(function(code, sr, dr), function(code, sg, dg), function(code, sb, db), alpha);
         }
     }
 }

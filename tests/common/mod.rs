@@ -16,11 +16,7 @@ pub fn samples_dir() -> PathBuf {
 
 pub fn sample(name: &str) -> PathBuf {
     let path = samples_dir().join(name);
-    assert!(
-        path.is_file(),
-        "sample {} is missing (set VW_SAMPLES)",
-        path.display()
-    );
+    assert!(path.is_file(), "sample {} is missing (set VW_SAMPLES)", path.display());
     path
 }
 
@@ -67,10 +63,7 @@ impl Rec {
     }
 
     pub fn cfill(self, mask: i32, layer: i32, rgba: [u8; 4]) -> Rec {
-        self.op(
-            "cfill",
-            &[&mask, &layer, &rgba[0], &rgba[1], &rgba[2], &rgba[3]],
-        )
+        self.op("cfill", &[&mask, &layer, &rgba[0], &rgba[1], &rgba[2], &rgba[3]])
     }
 
     /// `rect` + `cfill` with OVER.
@@ -104,16 +97,7 @@ impl Rec {
 
     /// An image stream: `img`, its data in blobs of guacd's size, `end`.
     #[allow(clippy::too_many_arguments)]
-    pub fn img(
-        mut self,
-        stream: i32,
-        mask: i32,
-        layer: i32,
-        mime: &str,
-        x: i32,
-        y: i32,
-        data: &[u8],
-    ) -> Rec {
+    pub fn img(mut self, stream: i32, mask: i32, layer: i32, mime: &str, x: i32, y: i32, data: &[u8]) -> Rec {
         self = self.op("img", &[&stream, &mask, &layer, &mime, &x, &y]);
         for chunk in data.chunks(6048) {
             self = self.op("blob", &[&stream, &b64(chunk)]);
@@ -162,11 +146,7 @@ pub fn solid_image(w: u32, h: u32, rgba: [u8; 4], format: ImageFormat) -> Vec<u8
 }
 
 pub fn encode(img: image::DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let img = if format == ImageFormat::Jpeg {
-        image::DynamicImage::ImageRgb8(img.to_rgb8())
-    } else {
-        img
-    };
+    let img = if format == ImageFormat::Jpeg { image::DynamicImage::ImageRgb8(img.to_rgb8()) } else { img };
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, format).unwrap();
     out.into_inner()
@@ -289,9 +269,7 @@ pub fn quiet_times(path: &Path, quiet_ms: i64, count: usize) -> Vec<i64> {
         if let Event::Instruction(raw) = event {
             match Instruction::from_raw(&raw) {
                 Ok(Instruction::Sync { timestamp }) => points.push((timestamp, true)),
-                Ok(Instruction::Mouse {
-                    timestamp: Some(t), ..
-                }) => points.push((t, false)),
+                Ok(Instruction::Mouse { timestamp: Some(t), .. }) => points.push((t, false)),
                 _ => {}
             }
         }

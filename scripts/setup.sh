@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what video-worker needs on Debian, once (it checks first).
+#   scripts/setup.sh            ffmpeg and a C compiler: enough to build and run
+#   scripts/setup.sh --tests    also Chromium and Node.js for the reference-player tests
+set -euo pipefail
+
+want_tests=false
+[ "${1:-}" = "--tests" ] && want_tests=true
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if $want_tests; then
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: Rust is missing. Install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
