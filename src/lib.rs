@@ -6,11 +6,21 @@
 //! reference browser player does, and [`encode`] turns the changed pictures
 //! into video through an `ffmpeg` subprocess. [`convert`] and [`snapshot`]
 //! tie them together for the CLI, the service and the benchmarks.
+//!
+//! The service around it: [`config`], the durable task pipeline in
+//! [`tasks`], [`storage`] backends, the [`http`] API, and [`service`], which
+//! assembles and runs them.
 
+pub mod config;
 pub mod convert;
 pub mod encode;
 pub mod engine;
 pub mod guac;
+pub mod http;
 pub mod playback;
 pub mod render;
+pub mod service;
 pub mod snapshot;
+pub mod storage;
+pub mod tasks;
+pub mod telemetry;

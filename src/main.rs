@@ -8,7 +8,9 @@ mod cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.verbose);
+    if !matches!(args.command, cli::Command::Serve(_) | cli::Command::Cleanup(_)) {
+        cli::init_logging(args.verbose);
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

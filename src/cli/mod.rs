@@ -2,6 +2,7 @@
 
 mod convert;
 mod progress;
+mod service;
 mod snapshot;
 
 use std::path::PathBuf;
@@ -28,15 +29,25 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Write the display as it stands MS milliseconds after the first sync, as PNG.
     Snapshot(snapshot::SnapshotArgs),
+    /// Run the service: HTTP API, durable task queue, worker pool, storage.
+    Serve(service::ConfigArgs),
+    /// Print the effective configuration (secrets masked) and check it.
+    CheckConfig(service::ConfigArgs),
+    /// Remove finished tasks older than VIDEO_WORKER_CLEAN_PERIOD days, once.
+    Cleanup(service::ConfigArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Convert(args) => convert::run(args),
         Command::Snapshot(args) => snapshot::run(args),
+        Command::Serve(args) => service::serve(args),
+        Command::CheckConfig(args) => service::check_config(args),
+        Command::Cleanup(args) => service::cleanup(args),
     }
 }
 
+/// Logging for the one-shot commands (the service configures its own).
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",

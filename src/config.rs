@@ -1,0 +1,380 @@
+//! Configuration: an env file (`config.txt`, `KEY=value` lines) and then
+//! environment variables, which win. Every key is typed and checked at
+//! start-up; a wrong value stops the service with a message naming the key
+//! and what is allowed (never the value of a secret).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::encode::{EncodeSettings, parse_size};
+
+/// Keys whose values are never printed or logged.
+pub const SECRET_KEYS: &[&str] = &["BOOTSTRAP_TOKEN", "VIDEO_WORKER_SECRET_KEY", "VIDEO_WORKER_API_TOKEN"];
+
+/// Every key this service reads, with its default (empty = unset).
+pub const KEYS: &[(&str, &str)] = &[
+    ("NAME", ""),
+    ("CORE_HOST", ""),
+    ("BOOTSTRAP_TOKEN", ""),
+    ("BIND_HOST", "0.0.0.0"),
+    ("HTTPD_PORT", "9000"),
+    ("LOG_LEVEL", "INFO"),
+    ("LOG_FORMAT", "text"),
+    ("VIDEO_WORKER_COUNT", "0"),
+    ("VIDEO_WORKER_SECRET_KEY", ""),
+    ("VIDEO_WORKER_CLEAN_PERIOD", "7"),
+    ("VIDEO_WORKER_CLEAN_SCHEDULE", "0 0 3 * * *"),
+    ("VIDEO_WORKER_API_TOKEN", ""),
+    ("IGNORE_VERIFY_CERTS", "false"),
+    ("DATA_DIR", "data"),
+    ("LOCAL_STORAGE_DIR", ""),
+    ("INBOX_DIR", ""),
+    ("INBOX_POLL_SECONDS", "5"),
+    ("POST_PROCESSING_SCRIPTS", ""),
+    ("POST_PROCESSING_TIMEOUT", "60"),
+    ("FFMPEG_PATH", "ffmpeg"),
+    ("VIDEO_CRF", "23"),
+    ("VIDEO_PRESET", "veryfast"),
+    ("VIDEO_FPS", "25"),
+    ("VIDEO_MAX_SIZE", ""),
+    ("MAX_UPLOAD_SIZE", "20G"),
+    ("SHUTDOWN_GRACE_SECONDS", "30"),
+    ("RETRY_MAX_DELAY_SECONDS", "600"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The service's effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub core_host: Option<String>,
+    pub bootstrap_token: Option<String>,
+    pub bind_host: IpAddr,
+    pub port: u16,
+    pub log_level: tracing::Level,
+    pub log_format: LogFormat,
+    /// Worker pool size, resolved (never 0).
+    pub workers: usize,
+    pub secret_key: Option<String>,
+    /// Days after which finished tasks are removed.
+    pub clean_period_days: u32,
+    /// When the cleanup runs (cron, seconds first).
+    pub clean_schedule: String,
+    pub api_token: Option<String>,
+    pub ignore_verify_certs: bool,
+    pub data_dir: PathBuf,
+    pub local_storage_dir: PathBuf,
+    pub inbox_dir: Option<PathBuf>,
+    pub inbox_poll_seconds: u64,
+    pub post_processing_scripts: Vec<PathBuf>,
+    pub post_processing_timeout: u64,
+    pub encode: EncodeSettings,
+    pub max_upload_bytes: u64,
+    pub shutdown_grace_seconds: u64,
+    pub retry_max_delay_seconds: u64,
+    /// Whether `BIND_HOST` was narrowed to loopback for lack of an API token.
+    pub loopback_only: bool,
+}
+
+/// A configuration problem, worded for the admin.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The raw key/value pairs, from the file then the environment.
+pub struct Sources {
+    values: BTreeMap<String, String>,
+    /// Where each value came from, for `check-config`.
+    origin: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// Reads `file` (if given, it must exist; if not, `config.txt` is read
+    /// when present) and then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Sources, ConfigError> {
+        let mut values = BTreeMap::new();
+        let mut origin = BTreeMap::new();
+        let path = match file {
+            Some(p) if !p.is_file() => {
+                return Err(ConfigError(format!("config file {} does not exist", p.display())));
+            }
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("config.txt")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = &path {
+            let entries = dotenvy::from_path_iter(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            for entry in entries {
+                let (k, v) =
+                    entry.map_err(|e| ConfigError(format!("{}: malformed line: {e}", path.display())))?;
+                if !KEYS.iter().any(|(key, _)| *key == k) {
+                    tracing::warn!(key = %k, file = %path.display(), "unknown configuration key ignored");
+                }
+                origin.insert(k.clone(), path.display().to_string());
+                values.insert(k, v);
+            }
+        }
+        for (key, _) in KEYS {
+            if let Ok(v) = std::env::var(key) {
+                values.insert(key.to_string(), v);
+                origin.insert(key.to_string(), "environment".into());
+            }
+        }
+        Ok(Sources { values, origin })
+    }
+
+    /// From explicit pairs (tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Sources {
+        Sources {
+            values: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            origin: BTreeMap::new(),
+        }
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.values.get(key).cloned().unwrap_or_else(|| {
+            KEYS.iter().find(|(k, _)| *k == key).map(|(_, d)| d.to_string()).unwrap_or_default()
+        })
+    }
+
+    fn optional(&self, key: &str) -> Option<String> {
+        Some(self.get(key).trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    /// Every key with its effective value (secrets masked) and origin.
+    pub fn describe(&self) -> Vec<(String, String, String)> {
+        KEYS.iter()
+            .map(|(key, _)| {
+                let value = self.get(key);
+                let shown =
+                    if SECRET_KEYS.contains(key) && !value.is_empty() { "******".to_string() } else { value };
+                let origin = self.origin.get(*key).cloned().unwrap_or_else(|| "default".into());
+                (key.to_string(), shown, origin)
+            })
+            .collect()
+    }
+}
+
+fn bad(key: &str, value: &str, allowed: &str) -> ConfigError {
+    if SECRET_KEYS.contains(&key) {
+        ConfigError(format!("{key} has a value that is not allowed: {allowed}"))
+    } else {
+        ConfigError(format!("{key}={value:?} is not allowed: {allowed}"))
+    }
+}
+
+fn number<T: std::str::FromStr>(s: &Sources, key: &str, allowed: &str) -> Result<T, ConfigError> {
+    let v = s.get(key);
+    v.trim().parse::<T>().map_err(|_| bad(key, &v, allowed))
+}
+
+fn boolean(s: &Sources, key: &str) -> Result<bool, ConfigError> {
+    let v = s.get(key);
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(bad(key, &v, "true or false")),
+    }
+}
+
+/// "20G", "512M", "1048576" to bytes.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit {
+        "" => 1,
+        "K" | "KI" => 1 << 10,
+        "M" | "MI" => 1 << 20,
+        "G" | "GI" => 1 << 30,
+        "T" | "TI" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// Usable CPUs, honouring cgroup quotas and affinity (a container pinned
+/// to 2 CPUs gets 2, whatever the host has).
+pub fn usable_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "video-worker".into())
+}
+
+impl Config {
+    pub fn from_sources(s: &Sources) -> Result<Config, ConfigError> {
+        let level = s.get("LOG_LEVEL");
+        let log_level = match level.trim().to_ascii_uppercase().as_str() {
+            "DEBUG" => tracing::Level::DEBUG,
+            "INFO" => tracing::Level::INFO,
+            "WARN" | "WARNING" => tracing::Level::WARN,
+            "ERROR" => tracing::Level::ERROR,
+            _ => return Err(bad("LOG_LEVEL", &level, "DEBUG, INFO, WARN or ERROR")),
+        };
+        let format = s.get("LOG_FORMAT");
+        let log_format = match format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(bad("LOG_FORMAT", &format, "text or json")),
+        };
+        let bind = s.get("BIND_HOST");
+        let mut bind_host: IpAddr = bind
+            .trim()
+            .parse()
+            .map_err(|_| bad("BIND_HOST", &bind, "an IP address, e.g. 0.0.0.0 or 127.0.0.1"))?;
+        let port: u16 = number(s, "HTTPD_PORT", "a port number from 1 to 65535")?;
+        if port == 0 {
+            return Err(bad("HTTPD_PORT", "0", "a port number from 1 to 65535"));
+        }
+        let count: usize =
+            number(s, "VIDEO_WORKER_COUNT", "0 (usable cores + 1) or a number of workers up to 256")?;
+        if count > 256 {
+            return Err(bad("VIDEO_WORKER_COUNT", &count.to_string(), "0 (usable cores + 1) or up to 256"));
+        }
+        let secret_key = s.optional("VIDEO_WORKER_SECRET_KEY");
+        if let Some(k) = &secret_key
+            && k.chars().count() != 32
+        {
+            return Err(bad("VIDEO_WORKER_SECRET_KEY", k, "exactly 32 characters"));
+        }
+        let data_dir = PathBuf::from(s.get("DATA_DIR"));
+        let local_storage_dir =
+            s.optional("LOCAL_STORAGE_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("replays"));
+        let encode = EncodeSettings {
+            ffmpeg: PathBuf::from(s.get("FFMPEG_PATH")),
+            crf: number(s, "VIDEO_CRF", "a number from 0 to 51")?,
+            preset: s.get("VIDEO_PRESET").trim().to_string(),
+            fps: number(s, "VIDEO_FPS", "a number from 1 to 120")?,
+            max_size: match s.optional("VIDEO_MAX_SIZE") {
+                Some(v) => Some(parse_size(&v).map_err(|why| bad("VIDEO_MAX_SIZE", &v, &why))?),
+                None => None,
+            },
+            ..EncodeSettings::default()
+        };
+        encode.validate().map_err(|why| ConfigError(format!("encoder settings (VIDEO_*): {why}")))?;
+        let upload = s.get("MAX_UPLOAD_SIZE");
+        let max_upload_bytes = parse_bytes(&upload)
+            .filter(|&b| b > 0)
+            .ok_or_else(|| bad("MAX_UPLOAD_SIZE", &upload, "a size such as 20G, 512M or 1048576"))?;
+        let api_token = s.optional("VIDEO_WORKER_API_TOKEN");
+        let core_host = s.optional("CORE_HOST");
+        // Without a token anyone could upload and read recordings: stay local.
+        let loopback_only = api_token.is_none() && core_host.is_none() && !bind_host.is_loopback();
+        if loopback_only {
+            bind_host = IpAddr::from([127, 0, 0, 1]);
+        }
+        Ok(Config {
+            name: s.optional("NAME").unwrap_or_else(hostname),
+            core_host,
+            bootstrap_token: s.optional("BOOTSTRAP_TOKEN"),
+            bind_host,
+            port,
+            log_level,
+            log_format,
+            workers: if count == 0 { usable_cpus() + 1 } else { count },
+            secret_key,
+            clean_period_days: number(s, "VIDEO_WORKER_CLEAN_PERIOD", "a number of days (0 or more)")?,
+            clean_schedule: s.get("VIDEO_WORKER_CLEAN_SCHEDULE").trim().to_string(),
+            api_token,
+            ignore_verify_certs: boolean(s, "IGNORE_VERIFY_CERTS")?,
+            data_dir,
+            local_storage_dir,
+            inbox_dir: s.optional("INBOX_DIR").map(PathBuf::from),
+            inbox_poll_seconds: number(s, "INBOX_POLL_SECONDS", "a number of seconds (1 or more)").and_then(
+                |v: u64| if v == 0 { Err(bad("INBOX_POLL_SECONDS", "0", "1 or more")) } else { Ok(v) },
+            )?,
+            post_processing_scripts: s
+                .get("POST_PROCESSING_SCRIPTS")
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+            post_processing_timeout: number(s, "POST_PROCESSING_TIMEOUT", "a number of seconds")?,
+            encode,
+            max_upload_bytes,
+            shutdown_grace_seconds: number(s, "SHUTDOWN_GRACE_SECONDS", "a number of seconds")?,
+            retry_max_delay_seconds: number(s, "RETRY_MAX_DELAY_SECONDS", "a number of seconds (1 or more)")
+                .and_then(|v: u64| {
+                    if v == 0 { Err(bad("RETRY_MAX_DELAY_SECONDS", "0", "1 or more")) } else { Ok(v) }
+                })?,
+            loopback_only,
+        })
+    }
+
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.data_dir.join("tasks")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(&Sources::from_pairs(pairs))
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = config(&[("VIDEO_WORKER_API_TOKEN", "t")]).unwrap();
+        assert_eq!(c.port, 9000);
+        assert_eq!(c.bind_host.to_string(), "0.0.0.0");
+        assert_eq!(c.workers, usable_cpus() + 1);
+        assert_eq!(c.clean_period_days, 7);
+        assert_eq!(c.local_storage_dir, PathBuf::from("data/replays"));
+        assert_eq!(c.encode.crf, 23);
+        assert_eq!(c.max_upload_bytes, 20 << 30);
+    }
+
+    #[test]
+    fn without_a_token_the_service_stays_on_loopback() {
+        let c = config(&[]).unwrap();
+        assert!(c.loopback_only);
+        assert!(c.bind_host.is_loopback());
+    }
+
+    #[test]
+    fn wrong_values_name_the_key_and_what_is_allowed() {
+        let e = config(&[("HTTPD_PORT", "http")]).unwrap_err().to_string();
+        assert!(e.contains("HTTPD_PORT") && e.contains("\"http\"") && e.contains("1 to 65535"), "{e}");
+        let e = config(&[("LOG_LEVEL", "LOUD")]).unwrap_err().to_string();
+        assert!(e.contains("DEBUG, INFO, WARN or ERROR"), "{e}");
+        let e = config(&[("VIDEO_PRESET", "warp")]).unwrap_err().to_string();
+        assert!(e.contains("veryfast"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        let e = config(&[("VIDEO_WORKER_SECRET_KEY", "too-short-secret")]).unwrap_err().to_string();
+        assert!(e.contains("VIDEO_WORKER_SECRET_KEY") && e.contains("32 characters"), "{e}");
+        assert!(!e.contains("too-short-secret"), "{e}");
+        let s = Sources::from_pairs(&[("VIDEO_WORKER_API_TOKEN", "hunter2")]);
+        let shown = s.describe();
+        assert!(shown.iter().all(|(_, v, _)| !v.contains("hunter2")));
+    }
+
+    #[test]
+    fn byte_sizes_parse() {
+        assert_eq!(parse_bytes("20G"), Some(20 << 30));
+        assert_eq!(parse_bytes("512m"), Some(512 << 20));
+        assert_eq!(parse_bytes("1000"), Some(1000));
+        assert_eq!(parse_bytes("lots"), None);
+    }
+}

@@ -1,0 +1,44 @@
+//! `GET /video-worker/health/`: 200 while the worker can work, 503 when it
+//! cannot (data directory not writable, ffmpeg missing). Cheap enough to
+//! answer fast while conversions saturate the CPU.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::service::app::App;
+use crate::tasks::model::State as TaskState;
+
+pub async fn health(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json::Value>) {
+    let writable = data_dir_writable(&app);
+    let ffmpeg = app.ffmpeg_ok.load(Ordering::Relaxed);
+    let queued = app
+        .store
+        .counts()
+        .ok()
+        .and_then(|c| c.into_iter().find(|(s, _)| *s == TaskState::Queued))
+        .map_or(0, |(_, n)| n);
+    let ok = writable && ffmpeg;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": app.config.name,
+        "uptime_seconds": app.started.elapsed().as_secs(),
+        "queue_depth": queued,
+        "busy_workers": app.busy_workers(),
+        "workers": app.config.workers,
+        "receiving": app.receiving.load(Ordering::Relaxed),
+        "checks": { "data_dir_writable": writable, "ffmpeg": ffmpeg },
+    });
+    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+fn data_dir_writable(app: &App) -> bool {
+    let probe = app.config.data_dir.join(".health-probe");
+    let ok = std::fs::write(&probe, b"ok").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}

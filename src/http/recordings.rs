@@ -1,0 +1,132 @@
+//! `POST /api/v1/recordings`: the standalone ingest. Accepts a multipart
+//! form (fields `session_id`, `metadata` (JSON), then one or more `file`
+//! fields: the parts in order) or a raw body (query `session_id`,
+//! `metadata`). Streams to disk with constant memory and answers 202 with
+//! the task once the recording is safely on disk.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::http::{StatusCode, header};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::service::app::App;
+use crate::tasks::intake::{Intake, NewTask};
+use crate::tasks::model::Source;
+
+#[derive(Deserialize, Default)]
+pub struct UploadQuery {
+    session_id: Option<String>,
+    metadata: Option<String>,
+}
+
+/// Longest accepted `metadata` JSON text.
+const MAX_METADATA: usize = 64 * 1024;
+
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    check_declared_length(&app, &request)?;
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let metadata = parse_metadata(query.metadata.as_deref())?;
+    let new = NewTask { session_id: query.session_id, metadata, source: Source::Api, source_path: None };
+    let mut intake = Intake::begin(&app, new)?;
+    if is_multipart {
+        let multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::bad_request(format!("not a valid multipart body: {e}")))?;
+        read_multipart(&mut intake, multipart).await?;
+    } else {
+        let body = request.into_body().into_data_stream().map_err(|e| e.to_string());
+        intake.write_part(body).await?;
+    }
+    let id = intake.commit()?;
+    let task = app.store.get(&id)?.ok_or_else(|| ApiError::internal("the task vanished"))?;
+    tracing::info!(task = %id, session = %task.session_id, bytes = task.input_bytes, parts = task.input_parts, "recording accepted");
+    Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(&task).unwrap_or_default())))
+}
+
+/// Refuses at once a body that says it is too large.
+fn check_declared_length(app: &App, request: &Request) -> Result<(), ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > app.config.max_upload_bytes => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the upload exceeds the limit of {} bytes (MAX_UPLOAD_SIZE)",
+                app.config.max_upload_bytes
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn parse_metadata(text: Option<&str>) -> Result<serde_json::Value, ApiError> {
+    match text {
+        None => Ok(serde_json::json!({})),
+        Some(t) if t.len() > MAX_METADATA => Err(ApiError::bad_request("metadata is larger than 64 KiB")),
+        Some(t) => {
+            serde_json::from_str(t).map_err(|e| ApiError::bad_request(format!("metadata is not JSON: {e}")))
+        }
+    }
+}
+
+async fn read_multipart(intake: &mut Intake, mut multipart: Multipart) -> Result<(), ApiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "upload_interrupted",
+            format!("the multipart body is broken: {e}"),
+        )
+    };
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        match field.name().unwrap_or("") {
+            "session_id" => {
+                let sid = field.text().await.map_err(bad)?;
+                intake.set_session_id(sid.trim().to_string())?;
+            }
+            "metadata" => {
+                let text = field.text().await.map_err(bad)?;
+                let value = parse_metadata(Some(&text))?;
+                intake.set_metadata(value);
+            }
+            "file" => {
+                if let Some(name) = field.file_name() {
+                    check_file_name(name)?;
+                }
+                intake.write_part(field.map_err(|e| e.to_string())).await?;
+            }
+            _ => {} // unknown fields are ignored, not stored
+        }
+    }
+    Ok(())
+}
+
+/// Client file names are never used as paths; suspicious ones are refused.
+pub fn check_file_name(name: &str) -> Result<(), ApiError> {
+    let bad = name.contains("..")
+        || name.contains('/')
+        || name.contains('\\')
+        || name.contains('\0')
+        || name.len() > 255;
+    if bad {
+        return Err(ApiError::bad_request(
+            "file name refused: it must not contain '..', '/', '\\' or NUL, nor exceed 255 bytes",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! A local directory (OpenDAL's fs service). Objects are written to a
+//! temporary file and renamed into place, so a crash never leaves a half
+//! MP4 under its final name.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::future::BoxFuture;
+use opendal::{Operator, services::Fs};
+use tokio::io::AsyncReadExt;
+
+use super::{Storage, StorageError, Stored};
+
+/// Bytes per write: large enough for throughput, small enough for memory.
+const CHUNK: usize = 4 * 1024 * 1024;
+
+pub struct LocalStorage {
+    root: PathBuf,
+    op: Operator,
+}
+
+impl LocalStorage {
+    pub fn new(root: &Path) -> Result<LocalStorage, String> {
+        std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+        let tmp = root.join(".incoming");
+        let builder = Fs::default().root(&root.to_string_lossy()).atomic_write_dir(&tmp.to_string_lossy());
+        let op = Operator::new(builder).map_err(|e| e.to_string())?;
+        Ok(LocalStorage { root, op })
+    }
+
+    fn write_err(&self, key: &str, e: impl std::fmt::Display) -> StorageError {
+        StorageError::Write { storage: self.describe(), key: key.into(), cause: e.to_string() }
+    }
+
+    async fn put(&self, key: &str, file: &Path) -> Result<Stored, StorageError> {
+        let read_err = |source| StorageError::ReadLocal {
+            storage: self.describe(),
+            file: file.display().to_string(),
+            source,
+        };
+        let mut input = tokio::fs::File::open(file).await.map_err(read_err)?;
+        let expected = input.metadata().await.map_err(read_err)?.len();
+        let mut writer = self.op.writer(key).await.map_err(|e| self.write_err(key, e))?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = input.read(&mut buf).await.map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.write(buf[..n].to_vec()).await {
+                let _ = writer.abort().await;
+                return Err(self.write_err(key, e));
+            }
+        }
+        writer.close().await.map_err(|e| self.write_err(key, e))?;
+        let stored = self.op.stat(key).await.map_err(|e| self.write_err(key, e))?.content_length();
+        if stored != expected {
+            return Err(StorageError::Mismatch {
+                storage: self.describe(),
+                key: key.into(),
+                stored,
+                expected,
+            });
+        }
+        Ok(Stored {
+            key: key.to_string(),
+            size: stored,
+            local_path: Some(self.root.join(key).display().to_string()),
+        })
+    }
+}
+
+impl Storage for LocalStorage {
+    fn describe(&self) -> String {
+        format!("local {}", self.root.display())
+    }
+
+    fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, Result<Stored, StorageError>> {
+        Box::pin(self.put(key, file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stores_a_file_under_its_key_and_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(&dir.path().join("replays")).unwrap();
+        let src = dir.path().join("a.mp4");
+        std::fs::write(&src, vec![7u8; 5 * 1024 * 1024 + 3]).unwrap();
+        let stored = storage.put_file("2026-11-22/s1/s1.mp4", &src).await.unwrap();
+        assert_eq!(stored.size, 5 * 1024 * 1024 + 3);
+        let path = dir.path().join("replays/2026-11-22/s1/s1.mp4");
+        assert_eq!(std::fs::read(&path).unwrap().len() as u64, stored.size);
+        std::fs::write(&src, b"short").unwrap();
+        storage.put_file("2026-11-22/s1/s1.mp4", &src).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"short");
+    }
+}

@@ -1,0 +1,147 @@
+//! A task: one recording (one or more parts) from arrival to a stored MP4.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The upload is still arriving.
+    Receiving,
+    /// Waiting for a worker (possibly until a retry is due).
+    Queued,
+    Converting,
+    Uploading,
+    Done,
+    /// Failed for good: the input is not a usable recording.
+    Failed,
+}
+
+impl State {
+    pub const ALL: [State; 6] =
+        [State::Receiving, State::Queued, State::Converting, State::Uploading, State::Done, State::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Receiving => "receiving",
+            State::Queued => "queued",
+            State::Converting => "converting",
+            State::Uploading => "uploading",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, State::Done | State::Failed)
+    }
+}
+
+/// Where a task came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Api,
+    Inbox,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Inbox => "inbox",
+        }
+    }
+}
+
+/// One stored output file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub name: String,
+    /// Object key in the storage (`YYYY-MM-DD/<session>/<name>`).
+    pub key: String,
+    pub size: u64,
+    pub duration_ms: i64,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub session_id: String,
+    pub state: State,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+    /// When a queued task may run next (retries wait here).
+    pub next_attempt_at: i64,
+    /// Fraction of the session converted, 0 to 1.
+    pub progress: f64,
+    pub input_parts: u32,
+    pub input_bytes: u64,
+    pub outputs: Vec<Output>,
+    pub metadata: serde_json::Value,
+    pub source: Source,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_path: Option<String>,
+    /// `YYYY-MM-DD` of the session, for storage keys.
+    pub session_date: String,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A new task id: time-ordered (hex milliseconds) plus randomness, safe in
+/// paths and URLs.
+pub fn new_task_id() -> String {
+    format!("{:011x}{:08x}", now_ms(), rand::random::<u32>())
+}
+
+/// Whether a client-given identifier may be used in paths and object keys.
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time_and_are_safe() {
+        let a = new_task_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_task_id();
+        assert!(a < b);
+        assert!(is_safe_id(&a));
+    }
+
+    #[test]
+    fn unsafe_ids_are_refused() {
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "a\0b", &"x".repeat(129)] {
+            assert!(!is_safe_id(bad), "{bad:?}");
+        }
+        assert!(is_safe_id("2f9c1a7e-55aa-4b0b-9a32-0b7f7f2a1c11"));
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+    }
+}
