@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use image::ImageFormat;
 
+pub mod server;
+
 /// The real guacd recordings beside the checkout (or `VW_SAMPLES`).
 pub fn samples_dir() -> PathBuf {
     std::env::var_os("VW_SAMPLES")
