@@ -122,7 +122,7 @@ impl Sources {
         }
         for (key, _) in KEYS {
             if let Ok(v) = std::env::var(key) {
-                values.insert(key.to_string(), v);
+                values.insert(key.to_string(), unquote(&v).to_string());
                 origin.insert(key.to_string(), "environment".into());
             }
         }
@@ -159,6 +159,18 @@ impl Sources {
             })
             .collect()
     }
+}
+
+/// Docker's `env_file` passes quotes literally; an env file read by us does
+/// not. Either way the value is the same.
+fn unquote(v: &str) -> &str {
+    let t = v.trim();
+    for q in ['"', '\''] {
+        if t.len() >= 2 && t.starts_with(q) && t.ends_with(q) {
+            return &t[1..t.len() - 1];
+        }
+    }
+    v
 }
 
 fn bad(key: &str, value: &str, allowed: &str) -> ConfigError {

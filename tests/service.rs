@@ -419,3 +419,18 @@ fn check_config_masks_secrets_and_reads_the_env_file() {
     assert!(!text.contains("very-secret") && !text.contains("also-secret"), "{text}");
     assert!(text.contains("VIDEO_WORKER_API_TOKEN=******"), "{text}");
 }
+
+#[test]
+fn the_example_config_documents_every_key_and_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.txt.example");
+    let text = std::fs::read_to_string(&example).unwrap();
+    for (key, _) in video_worker::config::KEYS {
+        assert!(text.contains(&format!("{key}=")), "config.txt.example does not document {key}");
+    }
+    let out = std::process::Command::new(common::bin())
+        .args(["check-config", "--config"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
