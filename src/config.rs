@@ -287,7 +287,7 @@ impl Config {
         let api_token = s.optional("VIDEO_WORKER_API_TOKEN");
         let core_host = s.optional("CORE_HOST");
         // Without a token anyone could upload and read recordings: stay local.
-        let loopback_only = api_token.is_none() && core_host.is_none() && !bind_host.is_loopback();
+        let loopback_only = api_token.is_none() && !bind_host.is_loopback();
         if loopback_only {
             bind_host = IpAddr::from([127, 0, 0, 1]);
         }

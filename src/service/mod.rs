@@ -93,6 +93,12 @@ fn announce(app: &App, addr: std::net::SocketAddr) {
             "VIDEO_WORKER_API_TOKEN is not set: listening on loopback only; set a token to accept remote uploads"
         );
     }
+    if let Some(core) = &c.core_host {
+        tracing::warn!(
+            core_host = %core,
+            "CORE_HOST is set, but this version has no JumpServer integration yet: running standalone"
+        );
+    }
     if c.secret_key.is_none() {
         tracing::warn!("VIDEO_WORKER_SECRET_KEY is not set: received recordings are stored unencrypted");
     }

@@ -93,6 +93,8 @@ impl Intake {
             source_path: new.source_path,
             session_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
         };
+        // From here on the guard owns the task: any early return cleans up.
+        app.receiving.fetch_add(1, Ordering::Relaxed);
         let intake = Intake {
             app: app.clone(),
             id,
@@ -104,7 +106,6 @@ impl Intake {
             committed: false,
         };
         app.store.insert(&task).map_err(|e| IntakeError::Io(e.to_string()))?;
-        app.receiving.fetch_add(1, Ordering::Relaxed);
         Ok(intake)
     }
 
