@@ -179,11 +179,23 @@ fn an_upload_cut_off_mid_body_leaves_no_task() {
     let head = "POST /api/v1/recordings?session_id=cut HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n";
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(&vec![b'x'; 200_000]).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The upload is under way: its task exists, receiving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.get_json("/api/v1/tasks?state=receiving")["items"].as_array().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(conn);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(server.get_json("/api/v1/tasks")["items"].as_array().unwrap().len(), 0);
-    assert_eq!(std::fs::read_dir(dir.path().join("tasks")).unwrap().count(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = server.get_json("/api/v1/tasks")["items"].as_array().unwrap().len();
+        let dirs = std::fs::read_dir(dir.path().join("tasks")).unwrap().count();
+        if tasks == 0 && dirs == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{tasks} tasks and {dirs} directories remain");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
