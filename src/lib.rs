@@ -11,16 +11,24 @@
 //! [`tasks`], [`storage`] backends, the [`http`] API, and [`service`], which
 //! assembles and runs them.
 
+#[cfg(feature = "service")]
 pub mod config;
 pub mod convert;
 pub mod encode;
 pub mod engine;
 pub mod guac;
+#[cfg(feature = "service")]
 pub mod http;
+#[cfg(feature = "service")]
+pub mod jumpserver;
 pub mod playback;
 pub mod render;
+#[cfg(feature = "service")]
 pub mod service;
 pub mod snapshot;
+#[cfg(feature = "service")]
 pub mod storage;
+#[cfg(feature = "service")]
 pub mod tasks;
+#[cfg(feature = "service")]
 pub mod telemetry;

@@ -1,0 +1,7 @@
+//! JumpServer integration, in progress: the pieces that are pure and fully
+//! specified by the public record come first (request signing, the replay
+//! storage settings). The core client, gateway API and storage backends
+//! build on them.
+
+pub mod replay_storage;
+pub mod signer;
