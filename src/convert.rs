@@ -78,23 +78,47 @@ pub fn convert(
             return Err(e);
         }
     };
-    let io_err = |source| ConvertError::Output { path: output.to_path_buf(), source };
-    std::fs::rename(&part, output).map_err(io_err)?;
-    let output_bytes = std::fs::metadata(output).map_err(io_err)?.len();
-    Ok(Summary {
-        output: output.to_path_buf(),
-        frames,
-        span_ms: video_end(&session, settings),
-        width: size.0,
-        height: size.1,
-        input_bytes: session.input_bytes(),
-        output_bytes,
-        wall: started.elapsed(),
-        peak_rss: own_peak_rss(),
-        encoder_peak_rss: children_peak_rss(),
-        report,
-        ffmpeg_log,
-    })
+    std::fs::rename(&part, output)
+        .map_err(|source| ConvertError::Output { path: output.to_path_buf(), source })?;
+    let done = Finished { frames, span_ms: video_end(&session, settings), size, report, ffmpeg_log };
+    Summary::of(output, &session, done, started)
+}
+
+/// What an engine knows when its MP4 is in place.
+pub(crate) struct Finished {
+    pub frames: u64,
+    pub span_ms: i64,
+    pub size: (u32, u32),
+    pub report: Report,
+    pub ffmpeg_log: String,
+}
+
+impl Summary {
+    /// The summary of a finished MP4 at `output`, with the measured extras.
+    pub(crate) fn of(
+        output: &Path,
+        session: &Session,
+        done: Finished,
+        started: Instant,
+    ) -> Result<Summary, ConvertError> {
+        let output_bytes = std::fs::metadata(output)
+            .map_err(|source| ConvertError::Output { path: output.to_path_buf(), source })?
+            .len();
+        Ok(Summary {
+            output: output.to_path_buf(),
+            frames: done.frames,
+            span_ms: done.span_ms,
+            width: done.size.0,
+            height: done.size.1,
+            input_bytes: session.input_bytes(),
+            output_bytes,
+            wall: started.elapsed(),
+            peak_rss: own_peak_rss(),
+            encoder_peak_rss: children_peak_rss(),
+            report: done.report,
+            ffmpeg_log: done.ffmpeg_log,
+        })
+    }
 }
 
 /// `OUT.mp4` is written as `OUT.mp4.part` first.

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::convert::{ConvertError, Summary, part_path};
+use crate::convert::{ConvertError, Finished, Summary, part_path};
 use crate::encode::ffmpeg::{h264_args, spawn, wait};
-use crate::encode::rusage::{children_peak_rss, own_peak_rss};
 use crate::encode::{EncodeError, EncodeSettings, output_size};
 use crate::guac::input::open_recording;
 use crate::playback::{Report, Session};
@@ -34,23 +33,9 @@ pub fn convert(
     let result = run_in(&work, inputs, output, settings, guacenc, size);
     let _ = fs::remove_dir_all(&work);
     let ffmpeg_log = result?;
-    let output_bytes = fs::metadata(output)
-        .map_err(|source| ConvertError::Output { path: output.to_path_buf(), source })?
-        .len();
-    Ok(Summary {
-        output: output.to_path_buf(),
-        frames: 0,
-        span_ms: session.timebase.span,
-        width: size.0,
-        height: size.1,
-        input_bytes: session.input_bytes(),
-        output_bytes,
-        wall: started.elapsed(),
-        peak_rss: own_peak_rss(),
-        encoder_peak_rss: children_peak_rss(),
-        report: Report::default(),
-        ffmpeg_log,
-    })
+    let done =
+        Finished { frames: 0, span_ms: session.timebase.span, size, report: Report::default(), ffmpeg_log };
+    Summary::of(output, &session, done, started)
 }
 
 fn work_dir(output: &Path) -> PathBuf {
