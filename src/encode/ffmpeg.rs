@@ -105,12 +105,22 @@ pub fn h264_args(s: &EncodeSettings) -> Vec<String> {
 }
 
 /// Spawns ffmpeg with stderr collected on a thread.
+/// ffmpeg runs at a lower CPU priority, so a busy worker still answers its
+/// health checks and accepts uploads promptly.
+pub const FFMPEG_NICENESS: i32 = 10;
+
 pub fn spawn(program: &Path, args: &[String], stdin: Stdio) -> Result<(Child, StderrLog), EncodeError> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(program);
+    command.args(args).stdin(stdin).stdout(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: setpriority is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, FFMPEG_NICENESS);
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => EncodeError::Missing(program.to_path_buf()),
