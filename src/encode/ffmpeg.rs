@@ -120,12 +120,10 @@ pub fn spawn(program: &Path, args: &[String], stdin: Stdio) -> Result<(Child, St
             Ok(())
         });
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => EncodeError::Missing(program.to_path_buf()),
-            _ => EncodeError::Spawn { path: program.to_path_buf(), source: e },
-        })?;
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => EncodeError::Missing(program.to_path_buf()),
+        _ => EncodeError::Spawn { path: program.to_path_buf(), source: e },
+    })?;
     let stderr = child.stderr.take().expect("stderr is piped");
     Ok((child, StderrLog::collect(stderr)))
 }

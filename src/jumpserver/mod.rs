@@ -3,5 +3,6 @@
 //! storage settings). The core client, gateway API and storage backends
 //! build on them.
 
+pub mod keyfile;
 pub mod replay_storage;
 pub mod signer;
