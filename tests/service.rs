@@ -446,3 +446,54 @@ fn the_example_config_documents_every_key_and_is_valid() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn health_is_503_while_ffmpeg_is_missing_and_uploads_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_unhealthy(dir.path(), &[("FFMPEG_PATH", "/nonexistent/ffmpeg")]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (status, body) = loop {
+        if let Ok(mut r) = common::server::agent().get(server.url("/video-worker/health/")).call() {
+            break (r.status().as_u16(), r.body_mut().read_to_string().unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "the service never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "unavailable");
+    assert_eq!(health["checks"]["ffmpeg"], false);
+    assert_eq!(health["checks"]["data_dir_writable"], true);
+    // Uploads are still accepted; the task waits (transient) instead of failing.
+    let id = server.upload_raw(&small_recording(dir.path(), "w.guac", [1, 1, 1, 255]), "waits");
+    let task = server.wait_for(&id, LONG, |t| t["attempts"].as_u64() >= Some(1) && t["state"] == "queued");
+    assert!(task["last_error"].as_str().unwrap().contains("ffmpeg not found"), "{task}");
+}
+
+#[test]
+fn metrics_count_tasks_bytes_and_conversions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("LOG_FORMAT", "json")]);
+    let file = small_recording(dir.path(), "m.guac", [3, 3, 3, 255]);
+    let size = std::fs::metadata(&file).unwrap().len();
+    let id = server.upload_raw(&file, "metered");
+    server.wait_finished(&id, LONG);
+    let (status, text) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "video_worker_tasks{state=\"done\"} 1",
+        "video_worker_conversions_total 1",
+        &format!("video_worker_bytes_in_total {size}"),
+        "video_worker_queue_depth 0",
+        "video_worker_conversion_seconds_count 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    // LOG_FORMAT=json: every service log line is a JSON object.
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "not JSON: {l}");
+    }
+}

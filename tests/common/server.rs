@@ -36,7 +36,25 @@ impl Server {
         s
     }
 
+    /// Starts the service without waiting for it to be healthy.
+    pub fn start_unhealthy(data: &Path, env: &[(&str, &str)]) -> Server {
+        let mut s = Server {
+            child: None,
+            port: free_port(),
+            data: data.to_path_buf(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            token: None,
+        };
+        s.launch();
+        s
+    }
+
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_healthy();
+    }
+
+    fn launch(&mut self) {
         std::fs::create_dir_all(&self.data).unwrap();
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.data.join("serve.log")).unwrap();
@@ -54,7 +72,6 @@ impl Server {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn().unwrap());
-        self.wait_healthy();
     }
 
     fn wait_healthy(&mut self) {
