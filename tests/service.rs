@@ -497,3 +497,24 @@ fn metrics_count_tasks_bytes_and_conversions() {
         assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "not JSON: {l}");
     }
 }
+
+#[test]
+fn a_multipart_upload_with_several_parts_is_one_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let data = std::fs::read(sample(common::RDP)).unwrap();
+    let cut = data.len() / 2 + data[data.len() / 2..].iter().position(|&b| b == b';').unwrap() + 1;
+    let (ct, body) = multipart(&[
+        ("session_id", None, b"two-parts"),
+        ("file", Some("part-1.guac"), &data[..cut]),
+        ("file", Some("part-2.guac"), &data[cut..]),
+    ]);
+    let (status, task) = server.post("/api/v1/recordings", &ct, &body);
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["input_parts"], 2);
+    let task = server.wait_finished(task["id"].as_str().unwrap(), LONG);
+    assert_eq!(task["state"], "done", "{task}");
+    let whole = server.upload_raw(&sample(common::RDP), "one-part");
+    let whole = server.wait_finished(&whole, LONG);
+    assert_eq!(task["outputs"][0]["duration_ms"], whole["outputs"][0]["duration_ms"]);
+}
