@@ -33,6 +33,16 @@ pub async fn health(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json
         "receiving": app.receiving.load(Ordering::Relaxed),
         "checks": { "data_dir_writable": writable, "ffmpeg": ffmpeg },
     });
+    let mut body = body;
+    if app.config.core_host.is_some() {
+        // Core being down degrades the worker but does not stop it: uploads
+        // are still taken and converted; the status says so.
+        body["core"] = serde_json::json!({
+            "connected": app.core.connected.load(Ordering::Relaxed),
+            "last_error": app.core.last_error(),
+            "replay_storage": app.core.storage().map(|s| s.describe()),
+        });
+    }
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 

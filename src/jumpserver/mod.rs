@@ -3,6 +3,9 @@
 //! storage settings). The core client, gateway API and storage backends
 //! build on them.
 
+pub mod connect;
+pub mod core_client;
+pub mod host_stats;
 pub mod keyfile;
 pub mod replay_storage;
 pub mod signer;

@@ -28,6 +28,8 @@ pub struct App {
     pub wake: Notify,
     /// Cancelled on SIGTERM/SIGINT: stop taking work.
     pub shutdown: CancellationToken,
+    /// JumpServer core, when `CORE_HOST` is set.
+    pub core: CoreState,
 }
 
 impl App {
@@ -37,5 +39,35 @@ impl App {
 
     pub fn busy_workers(&self) -> usize {
         self.busy.load(Ordering::Relaxed)
+    }
+}
+
+/// What the worker knows of JumpServer core (when `CORE_HOST` is set).
+#[derive(Default)]
+pub struct CoreState {
+    pub connected: AtomicBool,
+    last_error: std::sync::Mutex<Option<String>>,
+    storage: std::sync::Mutex<Option<crate::jumpserver::replay_storage::ReplayStorage>>,
+}
+
+impl CoreState {
+    pub fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_storage(&self, s: crate::jumpserver::replay_storage::ReplayStorage) {
+        let mut slot = self.storage.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref() != Some(&s) {
+            tracing::info!(storage = %s.describe(), "replay storage from core");
+        }
+        *slot = Some(s);
+    }
+
+    pub fn storage(&self) -> Option<crate::jumpserver::replay_storage::ReplayStorage> {
+        self.storage.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -35,6 +35,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         ffmpeg_ok: AtomicBool::new(false),
         wake: Notify::new(),
         shutdown: CancellationToken::new(),
+        core: app::CoreState::default(),
     });
     Ok(app)
 }
@@ -66,6 +67,11 @@ pub async fn run(app: Arc<App>) -> anyhow::Result<()> {
     check_ffmpeg(&app).await;
     let checker = tokio::spawn(recheck_ffmpeg(app.clone()));
     let workers = tokio::spawn(pool::run(app.clone()));
+    if let Some(host) = &c.core_host {
+        let client = crate::jumpserver::core_client::CoreClient::new(host, c.ignore_verify_certs)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        tokio::spawn(crate::jumpserver::connect::run(app.clone(), Arc::new(client)));
+    }
     if let Some(dir) = c.inbox_dir.clone() {
         tokio::spawn(inbox::watch(app.clone(), dir));
     }
@@ -96,7 +102,7 @@ fn announce(app: &App, addr: std::net::SocketAddr) {
     if let Some(core) = &c.core_host {
         tracing::warn!(
             core_host = %core,
-            "CORE_HOST is set, but this version has no JumpServer integration yet: running standalone"
+            "CORE_HOST is set: registering with core; Lion's upload protocol is not served yet, uploads use the standalone API"
         );
     }
     if c.secret_key.is_none() {

@@ -1,0 +1,117 @@
+//! Keeping the worker known to core: at start, load the stored access key
+//! and check it (`GET /api/v1/users/profile/`); register with
+//! `BOOTSTRAP_TOKEN` when there is none or core refuses it (401). Then a
+//! heartbeat every 30 s and the terminal config (with the replay storage)
+//! every minute. Core being down only delays all this, with backoff: it
+//! never blocks the health endpoint or the uploads.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::core_client::{CoreClient, CoreError};
+use super::host_stats;
+use super::keyfile;
+use super::replay_storage::ReplayStorage;
+use crate::service::app::App;
+
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const CONFIG_EVERY: u32 = 2; // heartbeats between config refreshes
+
+/// Runs until shutdown.
+pub async fn run(app: Arc<App>, core: Arc<CoreClient>) {
+    let mut failures = 0u32;
+    loop {
+        match connect(&app, &core).await {
+            Ok(()) => {
+                failures = 0;
+                app.core.connected.store(true, Ordering::Relaxed);
+                app.core.set_error(None);
+                tracing::info!("registered with core");
+                if keep_alive(&app, &core).await.is_err() {
+                    return; // shutdown
+                }
+                app.core.connected.store(false, Ordering::Relaxed);
+            }
+            Err(e) => {
+                failures += 1;
+                let delay = Duration::from_secs((5u64 << failures.min(6)).min(300));
+                tracing::error!(error = %e, retry_in_s = delay.as_secs(), "cannot connect to core");
+                app.core.set_error(Some(e.to_string()));
+                tokio::select! {
+                    _ = app.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Loads or obtains a valid access key.
+pub async fn connect(app: &App, core: &CoreClient) -> Result<(), CoreError> {
+    let path = keyfile::key_path(&app.config.data_dir);
+    let stored = keyfile::load(&path).map_err(|e| key_file_error(&path, e))?;
+    if let Some(key) = stored {
+        core.set_key(key);
+        match core.profile().await {
+            Ok(_) => return Ok(()),
+            Err(CoreError::Unauthorized) => {
+                tracing::warn!("core refused the stored access key; registering again")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(token) = &app.config.bootstrap_token else {
+        return Err(CoreError::Http {
+            what: "registration".into(),
+            status: 0,
+            body: "BOOTSTRAP_TOKEN is not set, and there is no valid stored access key".into(),
+        });
+    };
+    let key = core.register(&app.config.name, token).await?;
+    keyfile::save(&path, &key).map_err(|e| key_file_error(&path, e))?;
+    tracing::info!(key_id = %key.id, file = %path.display(), "new access key stored");
+    core.set_key(key);
+    core.profile().await.map(|_| ())
+}
+
+fn key_file_error(path: &std::path::Path, e: std::io::Error) -> CoreError {
+    CoreError::Http { what: format!("the key file {}", path.display()), status: 0, body: e.to_string() }
+}
+
+/// Heartbeats and config refreshes; returns `Ok` when core stops accepting
+/// the key (to register again), `Err` on shutdown.
+async fn keep_alive(app: &App, core: &CoreClient) -> Result<(), ()> {
+    let mut beats = 0u32;
+    loop {
+        if beats.is_multiple_of(CONFIG_EVERY) {
+            match core.terminal_config().await {
+                Ok(config) => app.core.set_storage(ReplayStorage::parse(&config["TERMINAL_REPLAY_STORAGE"])),
+                Err(CoreError::Unauthorized) => return Ok(()),
+                Err(e) => tracing::warn!(error = %e, "cannot refresh the terminal config"),
+            }
+        }
+        let payload = json!({
+            "sessions": [],
+            "session_online": 0,
+            "cpu_load": host_stats::cpu_load(),
+            "memory_used": host_stats::memory_used(),
+            "disk_used": host_stats::disk_used(&app.config.data_dir),
+        });
+        match core.heartbeat(&payload).await {
+            Ok(_) => app.core.set_error(None),
+            Err(CoreError::Unauthorized) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "heartbeat failed");
+                app.core.set_error(Some(e.to_string()));
+            }
+        }
+        beats = beats.wrapping_add(1);
+        tokio::select! {
+            _ = app.shutdown.cancelled() => return Err(()),
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Talking to JumpServer core: registration with `BOOTSTRAP_TOKEN`, signed
+//! calls (every one carries `Date`, the HTTP signature and `X-JMS-ORG: ROOT`),
+//! the profile check, the terminal config and the REST heartbeat.
+//! rustls only; `IGNORE_VERIFY_CERTS` turns certificate checks off.
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::signer::{AccessKey, authorization, http_date};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("core refused the access key (401): it was revoked or belongs to another core")]
+    Unauthorized,
+    #[error(
+        "core refused the registration (403): it accepts new components only within 300 s of its start \
+         (SECURITY_SERVICE_ACCOUNT_REGISTRATION=auto); restart core, or set that option to true, then this worker registers"
+    )]
+    RegistrationClosed,
+    #[error("core refused the registration: the NAME {0:?} is already taken; give this worker another NAME")]
+    NameTaken(String),
+    #[error("core answered {status} to {what}: {body}")]
+    Http { what: String, status: u16, body: String },
+    #[error("cannot reach core for {what}: {cause}")]
+    Network { what: String, cause: String },
+}
+
+impl CoreError {
+    /// Whether trying again later may help without an admin.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CoreError::Network { .. })
+            || matches!(self, CoreError::Http { status, .. } if *status >= 500 || *status == 429)
+    }
+}
+
+pub struct CoreClient {
+    base: String,
+    http: reqwest::Client,
+    key: RwLock<Option<AccessKey>>,
+}
+
+/// Time limit of one call (sdk-go uses at least 30 s).
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+impl CoreClient {
+    pub fn new(core_host: &str, ignore_verify_certs: bool) -> Result<CoreClient, String> {
+        // One process-wide crypto provider for rustls (ring: no C build tools beyond cc).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .danger_accept_invalid_certs(ignore_verify_certs)
+            .user_agent(concat!("video-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("CORE_HOST: cannot build the HTTP client: {e}"))?;
+        Ok(CoreClient { base: core_host.trim_end_matches('/').to_string(), http, key: RwLock::new(None) })
+    }
+
+    pub fn set_key(&self, key: AccessKey) {
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+    }
+
+    pub fn key(&self) -> Option<AccessKey> {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `POST /api/v1/terminal/terminal-registrations/` with the bootstrap token.
+    pub async fn register(&self, name: &str, bootstrap_token: &str) -> Result<AccessKey, CoreError> {
+        let what = "registration";
+        let body = json!({ "name": name, "comment": "video_worker", "type": "video_worker" });
+        let response = self
+            .http
+            .post(format!("{}/api/v1/terminal/terminal-registrations/", self.base))
+            .header("Authorization", format!("BootstrapToken {bootstrap_token}"))
+            .header("X-JMS-ORG", "ROOT")
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| network(what, e))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        match status {
+            StatusCode::FORBIDDEN => return Err(CoreError::RegistrationClosed),
+            StatusCode::BAD_REQUEST if text.contains("not unique") => {
+                return Err(CoreError::NameTaken(name.into()));
+            }
+            s if !s.is_success() => return Err(http_error(what, s, &text)),
+            _ => {}
+        }
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| http_error(what, status, &e.to_string()))?;
+        let ak = &value["service_account"]["access_key"];
+        match (ak["id"].as_str(), ak["secret"].as_str()) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Ok(AccessKey { id: id.into(), secret: secret.into() })
+            }
+            _ => Err(http_error(what, status, "the answer carries no service_account.access_key")),
+        }
+    }
+
+    /// A signed call; `None` body for GET.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CoreError> {
+        let key = self.key().ok_or(CoreError::Unauthorized)?;
+        let date = http_date();
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{}", self.base, path))
+            .header("Date", &date)
+            .header("Authorization", authorization(&key, method.as_str(), path, &date))
+            .header("X-JMS-ORG", "ROOT")
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let response = request.send().await.map_err(|e| network(path, e))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(CoreError::Unauthorized);
+        }
+        if !status.is_success() {
+            return Err(http_error(path, status, &text));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// `GET /api/v1/users/profile/`: validates the key (the answer has an `id`).
+    pub async fn profile(&self) -> Result<Value, CoreError> {
+        let profile = self.call(Method::GET, "/api/v1/users/profile/", None).await?;
+        if profile.get("id").is_none() {
+            return Err(CoreError::Unauthorized);
+        }
+        Ok(profile)
+    }
+
+    /// `GET /api/v1/terminal/terminals/config/`.
+    pub async fn terminal_config(&self) -> Result<Value, CoreError> {
+        self.call(Method::GET, "/api/v1/terminal/terminals/config/", None).await
+    }
+
+    /// `POST /api/v1/terminal/terminals/status/` (the REST heartbeat).
+    pub async fn heartbeat(&self, payload: &Value) -> Result<Value, CoreError> {
+        self.call(Method::POST, "/api/v1/terminal/terminals/status/", Some(payload)).await
+    }
+}
+
+fn network(what: &str, e: reqwest::Error) -> CoreError {
+    CoreError::Network { what: what.to_string(), cause: e.to_string() }
+}
+
+fn http_error(what: &str, status: StatusCode, body: &str) -> CoreError {
+    let body: String = body.chars().take(300).collect();
+    CoreError::Http { what: what.to_string(), status: status.as_u16(), body }
+}

@@ -1,0 +1,292 @@
+//! The worker against a fake JumpServer core that is as strict as the real
+//! one about what it checks: the bootstrap token, the 300-second
+//! registration window, unique names, and an HTTP signature (made with the
+//! secret it issued) plus `X-JMS-ORG` on every later call.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::{get, post};
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+use common::server::Server;
+
+const TOKEN: &str = "bootstrap-Zm9vYmFyYmF6cXV4";
+
+#[derive(Default)]
+struct Core {
+    window_open: bool,
+    keys: HashMap<String, String>,
+    names: HashSet<String>,
+    registrations: Vec<Value>,
+    heartbeats: Vec<Value>,
+    config_reads: u32,
+    profile_reads: u32,
+    bad_calls: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Core>>;
+
+struct FakeCore {
+    state: Shared,
+    url: String,
+}
+
+impl FakeCore {
+    fn start(window_open: bool) -> FakeCore {
+        let state: Shared = Arc::new(Mutex::new(Core { window_open, ..Core::default() }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/api/v1/terminal/terminal-registrations/", post(register))
+            .route("/api/v1/users/profile/", get(profile))
+            .route("/api/v1/terminal/terminals/config/", get(config))
+            .route("/api/v1/terminal/terminals/status/", post(status))
+            .with_state(state.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        FakeCore { state, url }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Core) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    fn wait(&self, what: &str, check: impl Fn(&Core) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check(&self.state.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "fake core never saw {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+async fn register(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let mut core = s.lock().unwrap();
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if auth != format!("BootstrapToken {TOKEN}") {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"detail": "bad bootstrap token"})));
+    }
+    if !core.window_open {
+        return (StatusCode::FORBIDDEN, Json(json!({"detail": "registration closed"})));
+    }
+    let name = body["name"].as_str().unwrap_or("").to_string();
+    if body["type"] != "video_worker" || name.is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(json!({"type": ["invalid"]})));
+    }
+    if !core.names.insert(name.clone()) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"name": ["name not unique"]})));
+    }
+    let n = core.registrations.len();
+    let (id, secret) = (format!("ak-{n:04}-uuid"), format!("S3cr3t{n:030}"));
+    core.keys.insert(id.clone(), secret.clone());
+    core.registrations.push(body.clone());
+    let answer = json!({"name": name, "type": "video_worker", "comment": body["comment"],
+        "service_account": {"id": "sa", "name": name, "access_key": {"id": id, "secret": secret, "is_active": true}},
+        "remote_addr": "127.0.0.1"});
+    (StatusCode::CREATED, Json(answer))
+}
+
+/// Checks a signed call exactly as core's SignatureAuthentication does.
+fn verify(core: &mut Core, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<String, StatusCode> {
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let fail = |core: &mut Core, why: &str| {
+        core.bad_calls.push(format!("{method} {uri}: {why}"));
+        Err(StatusCode::UNAUTHORIZED)
+    };
+    if header("x-jms-org") != "ROOT" {
+        return fail(core, "no X-JMS-ORG: ROOT");
+    }
+    let auth = header("authorization");
+    let Some(params) = auth.strip_prefix("Signature ") else { return fail(core, "not a signature") };
+    let fields: HashMap<&str, &str> = params
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
+        .collect();
+    if fields.get("algorithm") != Some(&"hmac-sha256")
+        || fields.get("headers") != Some(&"(request-target) date")
+    {
+        return fail(core, "wrong algorithm or headers");
+    }
+    let key_id = fields.get("keyId").copied().unwrap_or("");
+    let Some(secret) = core.keys.get(key_id).cloned() else { return fail(core, "unknown key") };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let signing =
+        format!("(request-target): {} {}\ndate: {}", method.as_str().to_lowercase(), path, header("date"));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signing.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    if fields.get("signature") != Some(&expected.as_str()) {
+        return fail(core, "signature mismatch");
+    }
+    Ok(key_id.to_string())
+}
+
+async fn profile(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    let mut core = s.lock().unwrap();
+    match verify(&mut core, &method, &uri, &headers) {
+        Ok(key) => {
+            core.profile_reads += 1;
+            (StatusCode::OK, Json(json!({"id": key, "username": "vw", "is_service_account": true})))
+        }
+        Err(code) => (code, Json(json!({"detail": "Authentication credentials were not provided."}))),
+    }
+}
+
+async fn config(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    let mut core = s.lock().unwrap();
+    if let Err(code) = verify(&mut core, &method, &uri, &headers) {
+        return (code, Json(json!({})));
+    }
+    core.config_reads += 1;
+    let storage = json!({"TYPE": "s3", "BUCKET": "replays", "ACCESS_KEY": "AKIA", "SECRET_KEY": "s3-secret-value",
+                         "ENDPOINT": "http://127.0.0.1:9"});
+    (StatusCode::OK, Json(json!({"TERMINAL_REPLAY_STORAGE": storage, "TERMINAL_HEARTBEAT_INTERVAL": 20})))
+}
+
+async fn status(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let mut core = s.lock().unwrap();
+    if let Err(code) = verify(&mut core, &method, &uri, &headers) {
+        return (code, Json(json!({})));
+    }
+    core.heartbeats.push(body);
+    (StatusCode::CREATED, Json(json!([])))
+}
+
+fn worker(data: &std::path::Path, core: &FakeCore, name: &str) -> Server {
+    Server::start(data, &[("CORE_HOST", &core.url), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)])
+}
+
+#[test]
+fn registers_keeps_its_key_heartbeats_and_reads_the_replay_storage() {
+    let core = FakeCore::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = worker(dir.path(), &core, "vw-one");
+    core.wait("a heartbeat", |c| !c.heartbeats.is_empty() && c.config_reads > 0);
+    let key_file = dir.path().join("keys/.access_key");
+    let (id, secret) = core.with(|c| {
+        assert_eq!(c.registrations.len(), 1);
+        assert_eq!(c.registrations[0]["type"], "video_worker");
+        assert_eq!(c.registrations[0]["name"], "vw-one");
+        assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
+        let beat = &c.heartbeats[0];
+        for k in ["cpu_load", "memory_used", "disk_used"] {
+            assert!(beat[k].is_number(), "{beat}");
+        }
+        assert_eq!(beat["sessions"], json!([]));
+        c.keys.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap()
+    });
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), format!("{id}:{secret}"));
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let health = server.get_json("/video-worker/health/");
+    assert_eq!(health["core"]["connected"], true, "{health}");
+    assert!(health["core"]["replay_storage"].as_str().unwrap().contains("s3 bucket replays"), "{health}");
+    // A restart reuses the stored key.
+    server.restart();
+    core.wait("the stored key checked", |c| c.profile_reads >= 2);
+    assert_eq!(core.with(|c| c.registrations.len()), 1);
+    let log = server.log();
+    for secret_text in [TOKEN, secret.as_str(), "s3-secret-value"] {
+        assert!(!log.contains(secret_text), "a secret reached the log: {secret_text}");
+    }
+}
+
+#[test]
+fn a_revoked_key_leads_to_a_new_registration_and_the_old_key_is_kept_aside() {
+    let core = FakeCore::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = worker(dir.path(), &core, "vw-two");
+    core.wait("a registration", |c| c.registrations.len() == 1 && c.profile_reads >= 1);
+    server.kill9();
+    core.with(|c| {
+        c.keys.clear();
+        c.names.clear();
+    });
+    server.restart();
+    core.wait("a second registration", |c| c.registrations.len() == 2 && !c.heartbeats.is_empty());
+    let aside = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".access_key_"))
+        .count();
+    assert_eq!(aside, 1);
+}
+
+#[test]
+fn a_closed_registration_window_is_explained_and_does_not_block_health() {
+    let core = FakeCore::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let server = worker(dir.path(), &core, "vw-three");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let h = server.get_json("/video-worker/health/");
+        if h["core"]["last_error"].is_string() {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no core error reported: {h}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["core"]["connected"], false);
+    assert!(health["core"]["last_error"].as_str().unwrap().contains("300 s"), "{health}");
+    assert!(!dir.path().join("keys/.access_key").exists());
+    // Once core accepts registrations, the worker gets in by itself.
+    core.with(|c| c.window_open = true);
+    core.wait("a late registration", |c| c.registrations.len() == 1);
+}
+
+#[test]
+fn a_taken_name_is_explained() {
+    let core = FakeCore::start(true);
+    core.with(|c| {
+        c.names.insert("vw-dup".into());
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = worker(dir.path(), &core, "vw-dup");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = server.get_json("/video-worker/health/");
+        if let Some(e) = h["core"]["last_error"].as_str() {
+            assert!(e.contains("NAME") && e.contains("vw-dup") && e.contains("taken"), "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no error: {h}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
