@@ -64,11 +64,7 @@ pub async fn connect(app: &App, core: &CoreClient) -> Result<(), CoreError> {
         }
     }
     let Some(token) = &app.config.bootstrap_token else {
-        return Err(CoreError::Http {
-            what: "registration".into(),
-            status: 0,
-            body: "BOOTSTRAP_TOKEN is not set, and there is no valid stored access key".into(),
-        });
+        return Err(CoreError::NoBootstrapToken);
     };
     let key = core.register(&app.config.name, token).await?;
     keyfile::save(&path, &key).map_err(|e| key_file_error(&path, e))?;
@@ -78,7 +74,7 @@ pub async fn connect(app: &App, core: &CoreClient) -> Result<(), CoreError> {
 }
 
 fn key_file_error(path: &std::path::Path, e: std::io::Error) -> CoreError {
-    CoreError::Http { what: format!("the key file {}", path.display()), status: 0, body: e.to_string() }
+    CoreError::KeyFile { path: path.display().to_string(), cause: e.to_string() }
 }
 
 /// Heartbeats and config refreshes; returns `Ok` when core stops accepting

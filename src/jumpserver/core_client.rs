@@ -26,6 +26,12 @@ pub enum CoreError {
     Http { what: String, status: u16, body: String },
     #[error("cannot reach core for {what}: {cause}")]
     Network { what: String, cause: String },
+    #[error(
+        "BOOTSTRAP_TOKEN is not set and there is no valid stored access key: set it to register with core"
+    )]
+    NoBootstrapToken,
+    #[error("the access key file {path}: {cause}")]
+    KeyFile { path: String, cause: String },
 }
 
 impl CoreError {
