@@ -29,6 +29,9 @@ struct Core {
     names: HashSet<String>,
     registrations: Vec<Value>,
     heartbeats: Vec<Value>,
+    ws_heartbeats: Vec<Value>,
+    ws_disabled: bool,
+    finished_tasks: Vec<String>,
     config_reads: u32,
     profile_reads: u32,
     bad_calls: Vec<String>,
@@ -52,6 +55,8 @@ impl FakeCore {
             .route("/api/v1/users/profile/", get(profile))
             .route("/api/v1/terminal/terminals/config/", get(config))
             .route("/api/v1/terminal/terminals/status/", post(status))
+            .route("/api/v1/terminal/tasks/{id}/", axum::routing::patch(finish_task))
+            .route("/ws/terminal-task/", get(terminal_ws))
             .with_state(state.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -113,7 +118,8 @@ fn verify(core: &mut Core, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
         core.bad_calls.push(format!("{method} {uri}: {why}"));
         Err(StatusCode::UNAUTHORIZED)
     };
-    if header("x-jms-org") != "ROOT" {
+    // sdk-go sends no X-JMS-ORG on the WebSocket upgrade, and core does not need it there.
+    if header("x-jms-org") != "ROOT" && uri.path() != "/ws/terminal-task/" {
         return fail(core, "no X-JMS-ORG: ROOT");
     }
     let auth = header("authorization");
@@ -189,6 +195,55 @@ async fn status(
     (StatusCode::CREATED, Json(json!([])))
 }
 
+async fn finish_task(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    let mut core = s.lock().unwrap();
+    if verify(&mut core, &method, &uri, &headers).is_err() || body != json!({"is_finished": true}) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let id = uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
+    core.finished_tasks.push(id);
+    StatusCode::OK
+}
+
+/// Core's terminal-task socket: a signed upgrade, status messages in, tasks out (binary).
+async fn terminal_ws(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: axum::extract::WebSocketUpgrade,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    {
+        let mut core = s.lock().unwrap();
+        if core.ws_disabled {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        if let Err(code) = verify(&mut core, &method, &uri, &headers) {
+            return code.into_response();
+        }
+    }
+    ws.on_upgrade(move |mut socket| async move {
+        use axum::extract::ws::Message;
+        let tasks = json!([{"id": "task-7", "name": "kill_session", "args": "some-session", "kwargs": {}}]);
+        let _ = socket.send(Message::Binary(tasks.to_string().into_bytes().into())).await;
+        while let Some(Ok(message)) = socket.recv().await {
+            if let Message::Text(text) = message
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+            {
+                s.lock().unwrap().ws_heartbeats.push(v);
+            }
+        }
+    })
+    .into_response()
+}
+
 fn worker(data: &std::path::Path, core: &FakeCore, name: &str) -> Server {
     Server::start(data, &[("CORE_HOST", &core.url), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)])
 }
@@ -198,18 +253,22 @@ fn registers_keeps_its_key_heartbeats_and_reads_the_replay_storage() {
     let core = FakeCore::start(true);
     let dir = tempfile::tempdir().unwrap();
     let mut server = worker(dir.path(), &core, "vw-one");
-    core.wait("a heartbeat", |c| !c.heartbeats.is_empty() && c.config_reads > 0);
+    core.wait("a WebSocket heartbeat", |c| !c.ws_heartbeats.is_empty() && c.config_reads > 0);
+    core.wait("the pushed task acknowledged", |c| c.finished_tasks == ["task-7"]);
     let key_file = dir.path().join("keys/.access_key");
     let (id, secret) = core.with(|c| {
         assert_eq!(c.registrations.len(), 1);
         assert_eq!(c.registrations[0]["type"], "video_worker");
         assert_eq!(c.registrations[0]["name"], "vw-one");
         assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
-        let beat = &c.heartbeats[0];
+        let message = &c.ws_heartbeats[0];
+        assert_eq!(message["type"], "status", "{message}");
+        let beat = &message["payload"];
         for k in ["cpu_load", "memory_used", "disk_used"] {
             assert!(beat[k].is_number(), "{beat}");
         }
         assert_eq!(beat["sessions"], json!([]));
+        assert_eq!(beat["session_online"], 0);
         c.keys.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap()
     });
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), format!("{id}:{secret}"));
@@ -239,7 +298,7 @@ fn a_revoked_key_leads_to_a_new_registration_and_the_old_key_is_kept_aside() {
         c.names.clear();
     });
     server.restart();
-    core.wait("a second registration", |c| c.registrations.len() == 2 && !c.heartbeats.is_empty());
+    core.wait("a second registration", |c| c.registrations.len() == 2 && !c.ws_heartbeats.is_empty());
     let aside = std::fs::read_dir(dir.path().join("keys"))
         .unwrap()
         .filter_map(|e| e.ok())
@@ -289,4 +348,17 @@ fn a_taken_name_is_explained() {
         assert!(Instant::now() < deadline, "no error: {h}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn without_the_websocket_the_rest_heartbeat_keeps_the_worker_alive() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.ws_disabled = true);
+    let dir = tempfile::tempdir().unwrap();
+    let _server = worker(dir.path(), &core, "vw-rest");
+    core.wait("a REST heartbeat", |c| !c.heartbeats.is_empty());
+    core.with(|c| {
+        assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
+        assert!(c.heartbeats[0]["cpu_load"].is_number());
+    });
 }

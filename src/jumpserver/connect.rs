@@ -1,24 +1,21 @@
 //! Keeping the worker known to core: at start, load the stored access key
 //! and check it (`GET /api/v1/users/profile/`); register with
 //! `BOOTSTRAP_TOKEN` when there is none or core refuses it (401). Then a
-//! heartbeat every 30 s and the terminal config (with the replay storage)
-//! every minute. Core being down only delays all this, with backoff: it
+//! heartbeat every 30 s (see `heartbeat`) and the terminal config (with the
+//! replay storage) every minute. Core being down only delays all this, with backoff: it
 //! never blocks the health endpoint or the uploads.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::core_client::{CoreClient, CoreError};
-use super::host_stats;
+use super::heartbeat;
 use super::keyfile;
 use super::replay_storage::ReplayStorage;
 use crate::service::app::App;
 
-const HEARTBEAT: Duration = Duration::from_secs(30);
-const CONFIG_EVERY: u32 = 2; // heartbeats between config refreshes
+const CONFIG_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs until shutdown.
 pub async fn run(app: Arc<App>, core: Arc<CoreClient>) {
@@ -77,37 +74,22 @@ fn key_file_error(path: &std::path::Path, e: std::io::Error) -> CoreError {
     CoreError::KeyFile { path: path.display().to_string(), cause: e.to_string() }
 }
 
-/// Heartbeats and config refreshes; returns `Ok` when core stops accepting
-/// the key (to register again), `Err` on shutdown.
-async fn keep_alive(app: &App, core: &CoreClient) -> Result<(), ()> {
-    let mut beats = 0u32;
+/// Heartbeats (WebSocket, REST as fallback) with the config refreshed every
+/// minute beside them; returns `Ok` when core stops accepting the key (to
+/// register again), `Err` on shutdown.
+async fn keep_alive(app: &Arc<App>, core: &Arc<CoreClient>) -> Result<(), ()> {
+    let refresher = tokio::spawn(refresh_config(app.clone(), core.clone()));
+    let outcome = heartbeat::run(app, core).await;
+    refresher.abort();
+    outcome
+}
+
+async fn refresh_config(app: Arc<App>, core: Arc<CoreClient>) {
     loop {
-        if beats.is_multiple_of(CONFIG_EVERY) {
-            match core.terminal_config().await {
-                Ok(config) => app.core.set_storage(ReplayStorage::parse(&config["TERMINAL_REPLAY_STORAGE"])),
-                Err(CoreError::Unauthorized) => return Ok(()),
-                Err(e) => tracing::warn!(error = %e, "cannot refresh the terminal config"),
-            }
+        match core.terminal_config().await {
+            Ok(config) => app.core.set_storage(ReplayStorage::parse(&config["TERMINAL_REPLAY_STORAGE"])),
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the terminal config"),
         }
-        let payload = json!({
-            "sessions": [],
-            "session_online": 0,
-            "cpu_load": host_stats::cpu_load(),
-            "memory_used": host_stats::memory_used(),
-            "disk_used": host_stats::disk_used(&app.config.data_dir),
-        });
-        match core.heartbeat(&payload).await {
-            Ok(_) => app.core.set_error(None),
-            Err(CoreError::Unauthorized) => return Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "heartbeat failed");
-                app.core.set_error(Some(e.to_string()));
-            }
-        }
-        beats = beats.wrapping_add(1);
-        tokio::select! {
-            _ = app.shutdown.cancelled() => return Err(()),
-            _ = tokio::time::sleep(HEARTBEAT) => {}
-        }
+        tokio::time::sleep(CONFIG_EVERY).await;
     }
 }

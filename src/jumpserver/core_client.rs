@@ -46,6 +46,7 @@ pub struct CoreClient {
     base: String,
     http: reqwest::Client,
     key: RwLock<Option<AccessKey>>,
+    ignore_verify_certs: bool,
 }
 
 /// Time limit of one call (sdk-go uses at least 30 s).
@@ -61,7 +62,23 @@ impl CoreClient {
             .user_agent(concat!("video-worker/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("CORE_HOST: cannot build the HTTP client: {e}"))?;
-        Ok(CoreClient { base: core_host.trim_end_matches('/').to_string(), http, key: RwLock::new(None) })
+        Ok(CoreClient {
+            base: core_host.trim_end_matches('/').to_string(),
+            http,
+            key: RwLock::new(None),
+            ignore_verify_certs,
+        })
+    }
+
+    /// `CORE_HOST` without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A TLS configuration that accepts any certificate, when
+    /// `IGNORE_VERIFY_CERTS` asks for it; `None` means verify normally.
+    pub fn insecure_tls(&self) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+        self.ignore_verify_certs.then(super::insecure_tls::config)
     }
 
     pub fn set_key(&self, key: AccessKey) {

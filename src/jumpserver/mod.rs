@@ -5,7 +5,9 @@
 
 pub mod connect;
 pub mod core_client;
+pub mod heartbeat;
 pub mod host_stats;
+pub mod insecure_tls;
 pub mod keyfile;
 pub mod replay_storage;
 pub mod signer;
