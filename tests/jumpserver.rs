@@ -32,6 +32,8 @@ struct Core {
     ws_heartbeats: Vec<Value>,
     ws_disabled: bool,
     finished_tasks: Vec<String>,
+    /// (session, version, file name, bytes, Content-Length header, chunked).
+    replays: Vec<(String, String, String, Vec<u8>, Option<String>, bool)>,
     config_reads: u32,
     profile_reads: u32,
     bad_calls: Vec<String>,
@@ -57,6 +59,8 @@ impl FakeCore {
             .route("/api/v1/terminal/terminals/status/", post(status))
             .route("/api/v1/terminal/tasks/{id}/", axum::routing::patch(finish_task))
             .route("/ws/terminal-task/", get(terminal_ws))
+            .route("/api/v1/terminal/sessions/{sid}/replay/", post(replay_upload))
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -244,6 +248,35 @@ async fn terminal_ws(
     .into_response()
 }
 
+/// Core's replay upload: a signed multipart form (`version`, `file`).
+async fn replay_upload(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> (StatusCode, Json<Value>) {
+    if let Err(code) = verify(&mut s.lock().unwrap(), &method, &uri, &headers) {
+        return (code, Json(json!({"msg": "auth"})));
+    }
+    let content_length = headers.get("content-length").and_then(|v| v.to_str().ok()).map(String::from);
+    let chunked = headers.get("transfer-encoding").is_some();
+    let (mut version, mut name, mut data) = (String::new(), String::new(), Vec::new());
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("version") => version = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                name = field.file_name().unwrap_or("").to_string();
+                data = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+    let sid = uri.path().split('/').nth(5).unwrap_or("").to_string();
+    s.lock().unwrap().replays.push((sid, version, name, data, content_length, chunked));
+    (StatusCode::CREATED, Json(json!({"url": "/media/replay/x"})))
+}
+
 fn worker(data: &std::path::Path, core: &FakeCore, name: &str) -> Server {
     Server::start(data, &[("CORE_HOST", &core.url), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)])
 }
@@ -360,5 +393,34 @@ fn without_the_websocket_the_rest_heartbeat_keeps_the_worker_alive() {
     core.with(|c| {
         assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
         assert!(c.heartbeats[0]["cpu_load"].is_number());
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn core_storage_streams_replays_with_a_content_length_and_the_right_version() {
+    use video_worker::jumpserver::core_client::CoreClient;
+    use video_worker::storage::Storage;
+    use video_worker::storage::core::CoreStorage;
+    let core = FakeCore::start(true);
+    let client = CoreClient::new(&core.url, false).unwrap();
+    let key = client.register("vw-store", TOKEN).await.unwrap();
+    client.set_key(key);
+    let storage = CoreStorage::new(Arc::new(client));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.mp4");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let stored = storage.put_file("2026-11-22/sess-1/sess-1.0.part.mp4", &file).await.unwrap();
+    assert_eq!(stored.size, data.len() as u64);
+    storage.put_file("2026-11-22/sess-2.replay.mp4", &file).await.unwrap();
+    core.with(|c| {
+        assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
+        assert_eq!(c.replays.len(), 2);
+        let (sid, version, name, got, length, chunked) = &c.replays[0];
+        assert_eq!((sid.as_str(), version.as_str(), name.as_str()), ("sess-1", "5", "sess-1.0.part.mp4"));
+        assert!(got == &data, "the bytes arrive unchanged");
+        assert!(length.is_some() && !chunked, "core needs a Content-Length, not chunks");
+        let (sid, version, name, ..) = &c.replays[1];
+        assert_eq!((sid.as_str(), version.as_str(), name.as_str()), ("sess-2", "4", "sess-2.replay.mp4"));
     });
 }

@@ -6,6 +6,7 @@
 use std::sync::RwLock;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -123,21 +124,30 @@ impl CoreClient {
         }
     }
 
-    /// A signed call; `None` body for GET.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CoreError> {
+    /// A request to `path` with the date, signature and org headers set.
+    fn signed(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder, CoreError> {
         let key = self.key().ok_or(CoreError::Unauthorized)?;
         let date = http_date();
-        let mut request = self
+        Ok(self
             .http
             .request(method.clone(), format!("{}{}", self.base, path))
             .header("Date", &date)
             .header("Authorization", authorization(&key, method.as_str(), path, &date))
             .header("X-JMS-ORG", "ROOT")
-            .header("Accept", "application/json");
+            .header("Accept", "application/json"))
+    }
+
+    /// A signed call; `None` body for GET.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CoreError> {
+        let mut request = self.signed(method, path)?;
         if let Some(b) = body {
             request = request.json(b);
         }
         let response = request.send().await.map_err(|e| network(path, e))?;
+        self.answer(path, response).await
+    }
+
+    async fn answer(&self, path: &str, response: reqwest::Response) -> Result<Value, CoreError> {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status == StatusCode::UNAUTHORIZED {
@@ -147,6 +157,49 @@ impl CoreClient {
             return Err(http_error(path, status, &text));
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// `POST /api/v1/terminal/sessions/<sid>/replay/`: a multipart form with
+    /// `version` and then `file`, streamed from disk. The length is computed
+    /// first and sent as `Content-Length`: core (Django) cannot parse a
+    /// chunked multipart body.
+    pub async fn upload_replay(
+        &self,
+        session_id: &str,
+        version: u8,
+        file: &std::path::Path,
+        file_name: &str,
+    ) -> Result<Value, CoreError> {
+        let path = format!("/api/v1/terminal/sessions/{session_id}/replay/");
+        let local =
+            |e: std::io::Error| CoreError::KeyFile { path: file.display().to_string(), cause: e.to_string() };
+        let size = tokio::fs::metadata(file).await.map_err(local)?.len();
+        let boundary = format!("video-worker-{:016x}", rand::random::<u64>());
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n{version}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let length = head.len() as u64 + size + tail.len() as u64;
+        let reader = tokio_util::io::ReaderStream::with_capacity(
+            tokio::fs::File::open(file).await.map_err(local)?,
+            1 << 20,
+        );
+        let body =
+            futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from(head)) })
+                .chain(reader)
+                .chain(futures_util::stream::once(async move { Ok(bytes::Bytes::from(tail)) }));
+        let response = self
+            .signed(Method::POST, &path)?
+            .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+            .header("Content-Length", length)
+            .body(reqwest::Body::wrap_stream(body))
+            .timeout(Duration::from_secs(24 * 3600))
+            .send()
+            .await
+            .map_err(|e| network(&path, e))?;
+        self.answer(&path, response).await
     }
 
     /// `GET /api/v1/users/profile/`: validates the key (the answer has an `id`).

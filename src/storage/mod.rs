@@ -2,6 +2,7 @@
 //! not care whether it is a local directory, core's replay API or an object
 //! store. Uploads stream from disk; no file is read whole into memory.
 
+pub mod core;
 pub mod local;
 
 use std::path::Path;
