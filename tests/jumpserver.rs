@@ -32,11 +32,20 @@ struct Core {
     ws_heartbeats: Vec<Value>,
     ws_disabled: bool,
     finished_tasks: Vec<String>,
-    /// (session, version, file name, bytes, Content-Length header, chunked).
-    replays: Vec<(String, String, String, Vec<u8>, Option<String>, bool)>,
+    replays: Vec<ReceivedReplay>,
     config_reads: u32,
     profile_reads: u32,
     bad_calls: Vec<String>,
+}
+
+/// One replay upload as core received it.
+struct ReceivedReplay {
+    session: String,
+    version: String,
+    name: String,
+    data: Vec<u8>,
+    content_length: Option<String>,
+    chunked: bool,
 }
 
 type Shared = Arc<Mutex<Core>>;
@@ -273,7 +282,8 @@ async fn replay_upload(
         }
     }
     let sid = uri.path().split('/').nth(5).unwrap_or("").to_string();
-    s.lock().unwrap().replays.push((sid, version, name, data, content_length, chunked));
+    let replay = ReceivedReplay { session: sid, version, name, data, content_length, chunked };
+    s.lock().unwrap().replays.push(replay);
     (StatusCode::CREATED, Json(json!({"url": "/media/replay/x"})))
 }
 
@@ -416,11 +426,17 @@ async fn core_storage_streams_replays_with_a_content_length_and_the_right_versio
     core.with(|c| {
         assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
         assert_eq!(c.replays.len(), 2);
-        let (sid, version, name, got, length, chunked) = &c.replays[0];
-        assert_eq!((sid.as_str(), version.as_str(), name.as_str()), ("sess-1", "5", "sess-1.0.part.mp4"));
-        assert!(got == &data, "the bytes arrive unchanged");
-        assert!(length.is_some() && !chunked, "core needs a Content-Length, not chunks");
-        let (sid, version, name, ..) = &c.replays[1];
-        assert_eq!((sid.as_str(), version.as_str(), name.as_str()), ("sess-2", "4", "sess-2.replay.mp4"));
+        let r = &c.replays[0];
+        assert_eq!(
+            (r.session.as_str(), r.version.as_str(), r.name.as_str()),
+            ("sess-1", "5", "sess-1.0.part.mp4")
+        );
+        assert!(r.data == data, "the bytes arrive unchanged");
+        assert!(r.content_length.is_some() && !r.chunked, "core needs a Content-Length, not chunks");
+        let r = &c.replays[1];
+        assert_eq!(
+            (r.session.as_str(), r.version.as_str(), r.name.as_str()),
+            ("sess-2", "4", "sess-2.replay.mp4")
+        );
     });
 }
