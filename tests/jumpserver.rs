@@ -33,6 +33,9 @@ struct Core {
     ws_disabled: bool,
     finished_tasks: Vec<String>,
     replays: Vec<ReceivedReplay>,
+    /// (session, body) of every session PATCH and lifecycle event.
+    session_patches: Vec<(String, Value)>,
+    lifecycle: Vec<(String, Value)>,
     config_reads: u32,
     profile_reads: u32,
     bad_calls: Vec<String>,
@@ -69,6 +72,8 @@ impl FakeCore {
             .route("/api/v1/terminal/tasks/{id}/", axum::routing::patch(finish_task))
             .route("/ws/terminal-task/", get(terminal_ws))
             .route("/api/v1/terminal/sessions/{sid}/replay/", post(replay_upload))
+            .route("/api/v1/terminal/sessions/{sid}/", axum::routing::patch(session_patch))
+            .route("/api/v1/terminal/sessions/{sid}/lifecycle_log/", post(lifecycle_log))
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state.clone());
         std::thread::spawn(move || {
@@ -287,6 +292,40 @@ async fn replay_upload(
     (StatusCode::CREATED, Json(json!({"url": "/media/replay/x"})))
 }
 
+fn session_of(uri: &Uri) -> String {
+    uri.path().split('/').nth(5).unwrap_or("").to_string()
+}
+
+async fn session_patch(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    let mut core = s.lock().unwrap();
+    if verify(&mut core, &method, &uri, &headers).is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    core.session_patches.push((session_of(&uri), body));
+    StatusCode::OK
+}
+
+async fn lifecycle_log(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    let mut core = s.lock().unwrap();
+    if verify(&mut core, &method, &uri, &headers).is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    core.lifecycle.push((session_of(&uri), body));
+    StatusCode::CREATED
+}
+
 fn worker(data: &std::path::Path, core: &FakeCore, name: &str) -> Server {
     Server::start(data, &[("CORE_HOST", &core.url), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)])
 }
@@ -424,7 +463,7 @@ fn without_the_websocket_the_rest_heartbeat_keeps_the_worker_alive() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn core_storage_streams_replays_with_a_content_length_and_the_right_version() {
+async fn replays_reach_core_with_a_content_length_then_the_session_is_marked() {
     use video_worker::jumpserver::core_client::CoreClient;
     use video_worker::storage::Storage;
     use video_worker::storage::core::CoreStorage;
@@ -432,12 +471,16 @@ async fn core_storage_streams_replays_with_a_content_length_and_the_right_versio
     let client = CoreClient::new(&core.url, false).unwrap();
     let key = client.register("vw-store", TOKEN).await.unwrap();
     client.set_key(key);
-    let storage = CoreStorage::new(Arc::new(client));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("x.mp4");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&file, &data).unwrap();
+    let client = Arc::new(client);
+    let storage = CoreStorage::new(client.clone());
+    client.lifecycle("sess-1", "replay_convert_success", "").await.unwrap();
     let stored = storage.put_file("2026-11-22/sess-1/sess-1.0.part.mp4", &file).await.unwrap();
+    client.mark_replay("sess-1", stored.size).await.unwrap();
+    client.mark_replay_error("sess-3", "replay_convert_failed").await.unwrap();
     assert_eq!(stored.size, data.len() as u64);
     storage.put_file("2026-11-22/sess-2.replay.mp4", &file).await.unwrap();
     core.with(|c| {

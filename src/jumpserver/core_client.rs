@@ -202,6 +202,30 @@ impl CoreClient {
         self.answer(&path, response).await
     }
 
+    /// Tells core the session has a replay: `PATCH /api/v1/terminal/sessions/<sid>/`
+    /// with `has_replay` and `replay_size` (the bytes of everything stored).
+    pub async fn mark_replay(&self, session_id: &str, replay_size: u64) -> Result<(), CoreError> {
+        let body = json!({"has_replay": true, "replay_size": replay_size});
+        self.call(Method::PATCH, &format!("/api/v1/terminal/sessions/{session_id}/"), Some(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// Records why a session has no usable replay (`replay_convert_failed`, ...).
+    pub async fn mark_replay_error(&self, session_id: &str, reason: &str) -> Result<(), CoreError> {
+        let body = json!({"error_reason": reason});
+        self.call(Method::PATCH, &format!("/api/v1/terminal/sessions/{session_id}/"), Some(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// A session lifecycle event (`replay_convert_start`, `replay_upload_success`, ...).
+    pub async fn lifecycle(&self, session_id: &str, event: &str, reason: &str) -> Result<(), CoreError> {
+        let body = json!({"event": event, "reason": reason});
+        let path = format!("/api/v1/terminal/sessions/{session_id}/lifecycle_log/");
+        self.call(Method::POST, &path, Some(&body)).await.map(|_| ())
+    }
+
     /// `GET /api/v1/users/profile/`: validates the key (the answer has an `id`).
     pub async fn profile(&self) -> Result<Value, CoreError> {
         let profile = self.call(Method::GET, "/api/v1/users/profile/", None).await?;
