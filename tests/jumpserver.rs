@@ -72,8 +72,8 @@ impl FakeCore {
             .route("/api/v1/terminal/tasks/{id}/", axum::routing::patch(finish_task))
             .route("/ws/terminal-task/", get(terminal_ws))
             .route("/api/v1/terminal/sessions/{sid}/replay/", post(replay_upload))
-            .route("/api/v1/terminal/sessions/{sid}/", axum::routing::patch(session_patch))
-            .route("/api/v1/terminal/sessions/{sid}/lifecycle_log/", post(lifecycle_log))
+            .route("/api/v1/terminal/sessions/{sid}/", axum::routing::patch(session_call))
+            .route("/api/v1/terminal/sessions/{sid}/lifecycle_log/", post(session_call))
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state.clone());
         std::thread::spawn(move || {
@@ -296,7 +296,8 @@ fn session_of(uri: &Uri) -> String {
     uri.path().split('/').nth(5).unwrap_or("").to_string()
 }
 
-async fn session_patch(
+/// A session PATCH or lifecycle event, recorded by the session it names.
+async fn session_call(
     State(s): State<Shared>,
     method: Method,
     uri: Uri,
@@ -307,23 +308,14 @@ async fn session_patch(
     if verify(&mut core, &method, &uri, &headers).is_err() {
         return StatusCode::UNAUTHORIZED;
     }
-    core.session_patches.push((session_of(&uri), body));
-    StatusCode::OK
-}
-
-async fn lifecycle_log(
-    State(s): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> StatusCode {
-    let mut core = s.lock().unwrap();
-    if verify(&mut core, &method, &uri, &headers).is_err() {
-        return StatusCode::UNAUTHORIZED;
+    let entry = (session_of(&uri), body);
+    if uri.path().ends_with("/lifecycle_log/") {
+        core.lifecycle.push(entry);
+        StatusCode::CREATED
+    } else {
+        core.session_patches.push(entry);
+        StatusCode::OK
     }
-    core.lifecycle.push((session_of(&uri), body));
-    StatusCode::CREATED
 }
 
 fn worker(data: &std::path::Path, core: &FakeCore, name: &str) -> Server {

@@ -191,19 +191,10 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_video-worker"))
 }
 
-/// Output of `ffprobe` for a video: (codec, pix_fmt, profile, width, height, duration s).
-pub fn probe(path: &Path) -> (String, String, String, u32, u32, f64) {
+/// Runs `ffprobe -v error -select_streams v:0 -show_entries ENTRIES -of FORMAT PATH`.
+fn ffprobe(path: &Path, entries: &str, format: &str) -> String {
     let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name,pix_fmt,profile,width,height:format=duration",
-            "-of",
-            "default=noprint_wrappers=1",
-        ])
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", entries, "-of", format])
         .arg(path)
         .output()
         .expect("ffprobe must be installed");
@@ -213,7 +204,16 @@ pub fn probe(path: &Path) -> (String, String, String, u32, u32, f64) {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Output of `ffprobe` for a video: (codec, pix_fmt, profile, width, height, duration s).
+pub fn probe(path: &Path) -> (String, String, String, u32, u32, f64) {
+    let text = ffprobe(
+        path,
+        "stream=codec_name,pix_fmt,profile,width,height:format=duration",
+        "default=noprint_wrappers=1",
+    );
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{k}=")))
@@ -232,21 +232,8 @@ pub fn probe(path: &Path) -> (String, String, String, u32, u32, f64) {
 
 /// (pts in ms, is keyframe) of every video packet, in presentation order.
 pub fn packets(path: &Path) -> Vec<(i64, bool)> {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe must be installed");
-    let mut packets: Vec<(i64, bool)> = String::from_utf8_lossy(&out.stdout)
+    let text = ffprobe(path, "packet=pts,flags", "csv=p=0");
+    let mut packets: Vec<(i64, bool)> = text
         .lines()
         .filter_map(|l| {
             let (pts, flags) = l.split_once(',')?;
