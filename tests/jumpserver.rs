@@ -38,6 +38,8 @@ struct Core {
     lifecycle: Vec<(String, Value)>,
     config_reads: u32,
     profile_reads: u32,
+    /// Keys that belong to people, not components.
+    humans: HashSet<String>,
     bad_calls: Vec<String>,
 }
 
@@ -176,7 +178,8 @@ async fn profile(
     match verify(&mut core, &method, &uri, &headers) {
         Ok(key) => {
             core.profile_reads += 1;
-            (StatusCode::OK, Json(json!({"id": key, "username": "vw", "is_service_account": true})))
+            let service = !core.humans.contains(&key);
+            (StatusCode::OK, Json(json!({"id": key, "username": "vw", "is_service_account": service})))
         }
         Err(code) => (code, Json(json!({"detail": "Authentication credentials were not provided."}))),
     }
@@ -491,4 +494,36 @@ async fn replays_reach_core_with_a_content_length_then_the_session_is_marked() {
             ("sess-2", "4", "sess-2.replay.mp4")
         );
     });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_credentials_are_checked_by_core_and_cached_by_hash() {
+    use video_worker::jumpserver::core_client::CoreClient;
+    use video_worker::jumpserver::gateway_auth::{Credentials, Denied, GatewayAuth};
+    use video_worker::jumpserver::signer::{authorization, http_date};
+    let core = FakeCore::start(true);
+    let client = Arc::new(CoreClient::new(&core.url, false).unwrap());
+    let lion = client.register("lion-gateway", TOKEN).await.unwrap();
+    let person = client.register("alice", TOKEN).await.unwrap();
+    core.with(|c| c.humans.insert(person.id.clone()));
+    let auth = GatewayAuth::new(client.clone());
+    let date = http_date();
+    // ProfileAuth, as Lion does it: the signature covers core's profile URL.
+    let good = authorization(&lion, "GET", "/api/v1/users/profile/", &date);
+    let creds = |a: &'static str| Credentials { authorization: a, date: "", org: "ROOT" };
+    let ok = Credentials { authorization: &good, date: &date, org: "ROOT" };
+    assert!(auth.check(&ok).await.is_ok());
+    let reads = core.with(|c| c.profile_reads);
+    assert!(auth.check(&ok).await.is_ok());
+    assert_eq!(core.with(|c| c.profile_reads), reads, "a repeat is answered from the cache");
+    // A forged signature, one made for another path, and a person's key are refused.
+    let forged = good.replace("signature=\"", "signature=\"AAAA");
+    let other_path = authorization(&lion, "POST", "/api/v2/replay/sessions/x/task/", &date);
+    let human = authorization(&person, "GET", "/api/v1/users/profile/", &date);
+    for bad in [forged, other_path, human] {
+        let c = Credentials { authorization: &bad, date: &date, org: "ROOT" };
+        assert!(matches!(auth.check(&c).await, Err(Denied::Refused(_))), "{bad}");
+    }
+    assert_eq!(auth.check(&creds("")).await, Err(Denied::Missing));
+    core.with(|c| assert_eq!(c.bad_calls.len(), 2, "core saw the two bad signatures: {:?}", c.bad_calls));
 }

@@ -226,6 +226,24 @@ impl CoreClient {
         self.call(Method::POST, &path, Some(&body)).await.map(|_| ())
     }
 
+    /// `GET /api/v1/users/profile/` with another component's own `Authorization`,
+    /// `Date` and `X-JMS-ORG` headers: core checks their signature for us
+    /// (the gateways' "ProfileAuth"), and answers with that component's user.
+    pub async fn profile_of(&self, authorization: &str, date: &str, org: &str) -> Result<Value, CoreError> {
+        let path = "/api/v1/users/profile/";
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .header("Authorization", authorization)
+            .header("Date", date)
+            .header("X-JMS-ORG", org)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| network(path, e))?;
+        self.answer(path, response).await
+    }
+
     /// `GET /api/v1/users/profile/`: validates the key (the answer has an `id`).
     pub async fn profile(&self) -> Result<Value, CoreError> {
         let profile = self.call(Method::GET, "/api/v1/users/profile/", None).await?;

@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod core_client;
+pub mod gateway_auth;
 pub mod heartbeat;
 pub mod host_stats;
 pub mod insecure_tls;
