@@ -4,13 +4,16 @@
 //! changed since the previous frame: most frames of a desktop session differ
 //! by a moving pointer or a few lines of text.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 /// Converts successive frames of one size, reusing unchanged rows.
 pub struct I420Converter {
     width: usize,
     height: usize,
-    previous: Option<Vec<u32>>,
+    /// The previous frame, shared with the timeline (frames are immutable).
+    previous: Option<Arc<Vec<u32>>>,
     planes: Vec<u8>,
 }
 
@@ -23,7 +26,7 @@ impl I420Converter {
     }
 
     /// The I420 bytes (Y plane, then U, then V) of `frame`.
-    pub fn convert(&mut self, frame: &[u32]) -> &[u8] {
+    pub fn convert(&mut self, frame: &Arc<Vec<u32>>) -> &[u8] {
         let (w, h) = (self.width, self.height);
         assert_eq!(frame.len(), w * h, "frame size changed");
         let (y_plane, chroma) = self.planes.split_at_mut(w * h);
@@ -41,10 +44,7 @@ impl I420Converter {
                     convert_row_pair(rows, w, y, u, v);
                 }
             });
-        match &mut self.previous {
-            Some(p) => p.copy_from_slice(frame),
-            None => self.previous = Some(frame.to_vec()),
-        }
+        self.previous = Some(frame.clone());
         &self.planes
     }
 }
@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     fn planes_of(c: &mut I420Converter, frame: &[u32]) -> Vec<u8> {
-        c.convert(frame).to_vec()
+        c.convert(&Arc::new(frame.to_vec())).to_vec()
     }
 
     #[test]
@@ -105,9 +105,10 @@ mod tests {
     fn reused_rows_equal_a_fresh_conversion() {
         let mut frame: Vec<u32> = (0..8 * 6).map(|i| 0xFF000000 | (i * 5000)).collect();
         let mut incremental = I420Converter::new(8, 6);
-        incremental.convert(&frame);
+        incremental.convert(&Arc::new(frame.clone()));
         frame[9] = 0xFF123456; // one pixel of row pair 0 changes
         frame[40] = 0xFFABCDEF; // and one of row pair 2
+        let frame = Arc::new(frame);
         let got = incremental.convert(&frame).to_vec();
         let fresh = I420Converter::new(8, 6).convert(&frame).to_vec();
         assert_eq!(got, fresh);

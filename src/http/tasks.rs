@@ -68,20 +68,13 @@ pub async fn output(
     request: Request,
 ) -> Result<Response, ApiError> {
     let task = find(&app, &id)?;
-    let Some(out) = task.outputs.first() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_ready",
-            format!("task {id} is {}", task.state.as_str()),
-        ));
+    let out = match task.outputs.first() {
+        Some(out) if task.state == TaskState::Done => out,
+        _ => {
+            let why = format!("task {id} is {}", task.state.as_str());
+            return Err(ApiError::new(StatusCode::CONFLICT, "not_ready", why));
+        }
     };
-    if task.state != TaskState::Done {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_ready",
-            format!("task {id} is {}", task.state.as_str()),
-        ));
-    }
     let path = app.task_dir(&task.id).join("output").join(&out.name);
     if !path.is_file() {
         return Err(ApiError::not_found(format!("the output of task {id} was removed by cleanup")));

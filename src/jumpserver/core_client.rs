@@ -35,14 +35,6 @@ pub enum CoreError {
     KeyFile { path: String, cause: String },
 }
 
-impl CoreError {
-    /// Whether trying again later may help without an admin.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CoreError::Network { .. })
-            || matches!(self, CoreError::Http { status, .. } if *status >= 500 || *status == 429)
-    }
-}
-
 pub struct CoreClient {
     base: String,
     http: reqwest::Client,

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::composite::{Operator, premultiply, scale, unpremultiply};
+use super::composite::{Operator, premultiply, scale};
 use super::limits::{Limits, SurfaceBudget};
 use super::surface::{Rect, Surface};
 use super::transfer::apply_transfer;
@@ -362,17 +362,6 @@ impl Display {
             let c = &self.cursor;
             draw_over(canvas, &c.image, mx - c.hotspot.0, my - c.hotspot.1, 255);
         }
-    }
-
-    /// Copy of the pixels of a layer, for tests and diagnostics.
-    pub fn layer_surface(&self, index: LayerIndex) -> Option<&Surface> {
-        self.layers.get(&index).map(|l| &l.surface)
-    }
-
-    /// Straight-alpha RGBA of one pixel of a layer, for tests.
-    pub fn layer_pixel_rgba(&self, index: LayerIndex, x: u32, y: u32) -> Option<(u8, u8, u8, u8)> {
-        let s = self.layer_surface(index)?;
-        (x < s.width() && y < s.height()).then(|| unpremultiply(s.pixel(x, y)))
     }
 }
 

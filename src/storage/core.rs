@@ -47,7 +47,7 @@ impl CoreStorage {
             })?
             .len();
         self.core.upload_replay(&sid, version, file, &name).await.map_err(|e| err(e.to_string()))?;
-        Ok(Stored { key: key.to_string(), size, local_path: None })
+        Ok(Stored { key: key.to_string(), size })
     }
 }
 

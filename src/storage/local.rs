@@ -62,11 +62,7 @@ impl LocalStorage {
                 expected,
             });
         }
-        Ok(Stored {
-            key: key.to_string(),
-            size: stored,
-            local_path: Some(self.root.join(key).display().to_string()),
-        })
+        Ok(Stored { key: key.to_string(), size: stored })
     }
 }
 

@@ -26,8 +26,6 @@ pub enum StorageError {
 pub struct Stored {
     pub key: String,
     pub size: u64,
-    /// A local path, for storages that have one (handed to scripts).
-    pub local_path: Option<String>,
 }
 
 pub trait Storage: Send + Sync {
