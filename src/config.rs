@@ -41,6 +41,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("MAX_UPLOAD_SIZE", "20G"),
     ("SHUTDOWN_GRACE_SECONDS", "30"),
     ("RETRY_MAX_DELAY_SECONDS", "600"),
+    ("INCOMPLETE_TASK_TIMEOUT", "3600"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub shutdown_grace_seconds: u64,
     pub retry_max_delay_seconds: u64,
+    /// How long a gateway task may wait for its next part before it is dropped.
+    pub incomplete_task_timeout: std::time::Duration,
     /// Whether `BIND_HOST` was narrowed to loopback for lack of an API token.
     pub loopback_only: bool,
 }
@@ -286,8 +289,10 @@ impl Config {
             .ok_or_else(|| bad("MAX_UPLOAD_SIZE", &upload, "a size such as 20G, 512M or 1048576"))?;
         let api_token = s.optional("VIDEO_WORKER_API_TOKEN");
         let core_host = s.optional("CORE_HOST");
-        // Without a token anyone could upload and read recordings: stay local.
-        let loopback_only = api_token.is_none() && !bind_host.is_loopback();
+        // Without a token anyone could upload and read recordings: stay local,
+        // unless gateways must reach the worker (they authenticate through core;
+        // the standalone API then answers loopback callers only).
+        let loopback_only = api_token.is_none() && core_host.is_none() && !bind_host.is_loopback();
         if loopback_only {
             bind_host = IpAddr::from([127, 0, 0, 1]);
         }
@@ -326,6 +331,13 @@ impl Config {
                 .and_then(|v: u64| {
                     if v == 0 { Err(bad("RETRY_MAX_DELAY_SECONDS", "0", "1 or more")) } else { Ok(v) }
                 })?,
+            incomplete_task_timeout: std::time::Duration::from_secs(
+                number(s, "INCOMPLETE_TASK_TIMEOUT", "a number of seconds (1 or more)").and_then(
+                    |v: u64| {
+                        if v == 0 { Err(bad("INCOMPLETE_TASK_TIMEOUT", "0", "1 or more")) } else { Ok(v) }
+                    },
+                )?,
+            ),
             loopback_only,
         })
     }

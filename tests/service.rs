@@ -261,7 +261,7 @@ fn storage_failures_retry_and_a_kill_during_upload_loses_nothing() {
     let task = server.wait_finished(&id, LONG);
     assert_eq!(task["state"], "done", "{task}");
     let (_, log) = server.get(&format!("/api/v1/tasks/{id}/log"));
-    assert!(log.contains("retrying in") && log.contains("earlier attempt is complete"), "{log}");
+    assert!(log.contains("retrying in") && log.contains("files of an earlier attempt are complete"), "{log}");
     assert_eq!(log.matches("converted:").count(), 1, "the MP4 is not made twice: {log}");
     assert_eq!(stored_files(&replays).len(), 1);
 }

@@ -22,6 +22,13 @@ pub fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC)
 }
 
+/// Whether the file at `path` starts with the gzip magic.
+pub fn is_gzip_file(path: &Path) -> io::Result<bool> {
+    let mut head = [0u8; 2];
+    let got = read_up_to(&mut File::open(path)?, &mut head)?;
+    Ok(is_gzip(&head[..got]))
+}
+
 /// Opens one recording file and returns a reader of its protocol bytes:
 /// decompressed when the file starts with the gzip magic, as-is otherwise.
 /// A `.gz` name on a file that is not gzip is read as a raw recording.

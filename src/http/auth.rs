@@ -1,10 +1,11 @@
 //! Standalone API authentication: `Authorization: Bearer <VIDEO_WORKER_API_TOKEN>`.
-//! Without a configured token the server only listens on loopback, and
-//! local callers need none.
+//! Without a configured token only loopback callers are served (the server
+//! then listens on loopback, unless `CORE_HOST` makes it serve gateways).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +15,16 @@ use crate::service::app::App;
 
 pub async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let Some(expected) = &app.config.api_token else {
-        return next.run(request).await;
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if peer.is_some_and(|ip| ip.is_loopback()) {
+            return next.run(request).await;
+        }
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "without VIDEO_WORKER_API_TOKEN this API answers local callers only",
+        )
+        .into_response();
     };
     let given = request
         .headers()
@@ -35,7 +45,7 @@ pub async fn require_token(State(app): State<Arc<App>>, request: Request, next: 
 }
 
 /// Compares without revealing, through timing, how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, &x) in a.iter().enumerate() {
         diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));

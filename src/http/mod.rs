@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod gateway;
+pub mod gateway_legacy;
 pub mod health;
 pub mod metrics;
 pub mod recordings;
@@ -29,11 +31,21 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/tasks/{id}/output", get(tasks::output))
         .route("/api/v1/tasks/{id}/retry", post(tasks::retry))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::require_token));
+    // Gateways authenticate through core, not with the API token.
+    let gateways = Router::new()
+        .route("/api/v2/replay/sessions/{sid}/task/", post(gateway::create))
+        .route("/api/v2/replay/sessions/{sid}/task", post(gateway::create))
+        .route("/api/v2/replay/sessions/{task}/task/upload/{index}", post(gateway::upload_part))
+        .route("/api/v2/replay/sessions/{task}/task/upload/{index}/", post(gateway::upload_part))
+        .route("/api/v1/users/profile/", get(gateway_legacy::profile))
+        .route("/ws/events/", get(gateway_legacy::events))
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/video-worker/health/", get(health::health))
         .route("/video-worker/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .merge(api)
+        .merge(gateways)
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .layer(TraceLayer::new_for_http())
         .with_state(app)

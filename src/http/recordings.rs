@@ -38,7 +38,13 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let metadata = parse_metadata(query.metadata.as_deref())?;
-    let new = NewTask { session_id: query.session_id, metadata, source: Source::Api, source_path: None };
+    let new = NewTask {
+        session_id: query.session_id,
+        metadata,
+        source: Source::Api,
+        source_path: None,
+        session_date: None,
+    };
     let mut intake = Intake::begin(&app, new)?;
     if is_multipart {
         let multipart = Multipart::from_request(request, &())

@@ -10,6 +10,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::jumpserver::core_client::CoreClient;
+use crate::jumpserver::gateway_auth::GatewayAuth;
 use crate::storage::Storage;
 use crate::tasks::store::Store;
 
@@ -30,6 +32,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// JumpServer core, when `CORE_HOST` is set.
     pub core: CoreState,
+    /// Gateway tasks with a part streaming in now.
+    pub parts: crate::tasks::parts::Receiving,
 }
 
 impl App {
@@ -45,6 +49,12 @@ impl App {
 /// What the worker knows of JumpServer core (when `CORE_HOST` is set).
 #[derive(Default)]
 pub struct CoreState {
+    /// The client, set once at start when `CORE_HOST` is configured.
+    pub client: std::sync::OnceLock<std::sync::Arc<CoreClient>>,
+    /// Checks gateways' credentials through core.
+    pub gateway_auth: std::sync::OnceLock<GatewayAuth>,
+    /// Cookie sessions for old Lions.
+    pub legacy_sessions: std::sync::OnceLock<crate::jumpserver::legacy_session::LegacySessions>,
     pub connected: AtomicBool,
     last_error: std::sync::Mutex<Option<String>>,
     storage: std::sync::Mutex<Option<crate::jumpserver::replay_storage::ReplayStorage>>,
@@ -69,5 +79,22 @@ impl CoreState {
 
     pub fn storage(&self) -> Option<crate::jumpserver::replay_storage::ReplayStorage> {
         self.storage.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Why gateways must not hand recordings over now, if they must not: a
+    /// gateway deletes its copy once the worker accepts, so the worker
+    /// accepts only while it can reach core and knows where replays go.
+    pub fn not_ready(&self) -> Option<String> {
+        if self.client.get().is_none() {
+            return Some("CORE_HOST is not set: this worker does not serve gateways".into());
+        }
+        if !self.connected.load(std::sync::atomic::Ordering::Relaxed) {
+            let why = self.last_error().unwrap_or_else(|| "not registered yet".into());
+            return Some(format!("not connected to core: {why}"));
+        }
+        if self.storage().is_none() {
+            return Some("the replay storage settings have not been read from core yet".into());
+        }
+        None
     }
 }

@@ -36,6 +36,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         wake: Notify::new(),
         shutdown: CancellationToken::new(),
         core: app::CoreState::default(),
+        parts: Default::default(),
     });
     Ok(app)
 }
@@ -70,14 +71,22 @@ pub async fn run(app: Arc<App>) -> anyhow::Result<()> {
     if let Some(host) = &c.core_host {
         let client = crate::jumpserver::core_client::CoreClient::new(host, c.ignore_verify_certs)
             .map_err(|e| anyhow::anyhow!(e))?;
-        tokio::spawn(crate::jumpserver::connect::run(app.clone(), Arc::new(client)));
+        let client = Arc::new(client);
+        let _ = app.core.client.set(client.clone());
+        let _ = app.core.gateway_auth.set(crate::jumpserver::gateway_auth::GatewayAuth::new(client.clone()));
+        let sessions = crate::jumpserver::legacy_session::LegacySessions::open(&c.data_dir.join("keys"))
+            .map_err(|e| anyhow::anyhow!("DATA_DIR/keys/.session_key: {e}"))?;
+        let _ = app.core.legacy_sessions.set(sessions);
+        tokio::spawn(crate::jumpserver::connect::run(app.clone(), client));
+        tokio::spawn(crate::tasks::parts::expire_loop(app.clone()));
     }
     if let Some(dir) = c.inbox_dir.clone() {
         tokio::spawn(inbox::watch(app.clone(), dir));
     }
     let mut scheduler = cleanup::schedule(app.clone()).await.map_err(|e| anyhow::anyhow!(e))?;
     let token = app.shutdown.clone();
-    axum::serve(listener, crate::http::router(app.clone()))
+    let router = crate::http::router(app.clone());
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await?;
     tracing::info!("no longer accepting requests; finishing running conversions");
@@ -100,10 +109,7 @@ fn announce(app: &App, addr: std::net::SocketAddr) {
         );
     }
     if let Some(core) = &c.core_host {
-        tracing::warn!(
-            core_host = %core,
-            "CORE_HOST is set: registering with core; Lion's upload protocol is not served yet, uploads use the standalone API"
-        );
+        tracing::info!(core_host = %core, "CORE_HOST is set: serving JumpServer gateways; replays go where core says");
     }
     if c.secret_key.is_none() {
         tracing::warn!("VIDEO_WORKER_SECRET_KEY is not set: received recordings are stored unencrypted");

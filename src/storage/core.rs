@@ -23,8 +23,12 @@ pub fn route(key: &str) -> Option<(String, u8, String)> {
             Some((sid.to_string(), 5, file.to_string()))
         }
         [_date, file] => {
-            let sid = file.strip_suffix(".replay.mp4")?;
-            Some((sid.to_string(), 4, file.to_string()))
+            if let Some(sid) = file.strip_suffix(".replay.mp4") {
+                Some((sid.to_string(), 4, file.to_string()))
+            } else {
+                let sid = file.strip_suffix(".replay.gz")?;
+                Some((sid.to_string(), 2, file.to_string()))
+            }
         }
         _ => None,
     }
@@ -70,6 +74,7 @@ mod tests {
         assert_eq!(route("2026-11-22/s1/s1.0.part.mp4"), Some(("s1".into(), 5, "s1.0.part.mp4".into())));
         assert_eq!(route("2026-11-22/s1/s1.replay.json"), Some(("s1".into(), 5, "s1.replay.json".into())));
         assert_eq!(route("2026-11-22/s1.replay.mp4"), Some(("s1".into(), 4, "s1.replay.mp4".into())));
+        assert_eq!(route("2026-11-22/s1.replay.gz"), Some(("s1".into(), 2, "s1.replay.gz".into())));
         assert_eq!(route("whatever"), None);
     }
 }

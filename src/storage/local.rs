@@ -6,12 +6,9 @@ use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 use opendal::{Operator, services::Fs};
-use tokio::io::AsyncReadExt;
 
+use super::stream_put::{self, PartPlan};
 use super::{Storage, StorageError, Stored};
-
-/// Bytes per write: large enough for throughput, small enough for memory.
-const CHUNK: usize = 4 * 1024 * 1024;
 
 pub struct LocalStorage {
     root: PathBuf,
@@ -28,41 +25,10 @@ impl LocalStorage {
         Ok(LocalStorage { root, op })
     }
 
-    fn write_err(&self, key: &str, e: impl std::fmt::Display) -> StorageError {
-        StorageError::Write { storage: self.describe(), key: key.into(), cause: e.to_string() }
-    }
-
     async fn put(&self, key: &str, file: &Path) -> Result<Stored, StorageError> {
-        let read_err = |source| StorageError::ReadLocal {
-            storage: self.describe(),
-            file: file.display().to_string(),
-            source,
-        };
-        let mut input = tokio::fs::File::open(file).await.map_err(read_err)?;
-        let expected = input.metadata().await.map_err(read_err)?.len();
-        let mut writer = self.op.writer(key).await.map_err(|e| self.write_err(key, e))?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = input.read(&mut buf).await.map_err(read_err)?;
-            if n == 0 {
-                break;
-            }
-            if let Err(e) = writer.write(buf[..n].to_vec()).await {
-                let _ = writer.abort().await;
-                return Err(self.write_err(key, e));
-            }
-        }
-        writer.close().await.map_err(|e| self.write_err(key, e))?;
-        let stored = self.op.stat(key).await.map_err(|e| self.write_err(key, e))?.content_length();
-        if stored != expected {
-            return Err(StorageError::Mismatch {
-                storage: self.describe(),
-                key: key.into(),
-                stored,
-                expected,
-            });
-        }
-        Ok(Stored { key: key.to_string(), size: stored })
+        // Whole-file writes: the fs service renames a finished temporary file.
+        let whole = |_| PartPlan { part_size: None, concurrent: 1 };
+        stream_put::put(&self.op, &self.describe(), key, file, whole).await
     }
 }
 

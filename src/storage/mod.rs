@@ -4,6 +4,9 @@
 
 pub mod core;
 pub mod local;
+pub mod object;
+pub mod select;
+pub mod stream_put;
 
 use std::path::Path;
 

@@ -77,6 +77,7 @@ async fn take(app: &Arc<App>, path: &Path) {
         metadata: serde_json::json!({}),
         source: Source::Inbox,
         source_path: Some(key.clone()),
+        session_date: None,
     };
     match intake::from_file(app, new, path).await {
         Ok(task) => tracing::info!(file = %key, task = %task, "inbox file taken"),

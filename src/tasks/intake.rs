@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use futures_util::Stream;
 
+use super::spool::{spool, sync_dir};
 use crate::service::app::App;
 use crate::tasks::model::{Source, State, Task, is_safe_id, new_task_id, now_ms};
 
@@ -31,7 +31,7 @@ pub enum IntakeError {
 }
 
 impl IntakeError {
-    fn from_io(e: std::io::Error) -> IntakeError {
+    pub fn from_io(e: std::io::Error) -> IntakeError {
         if e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull {
             IntakeError::DiskFull
         } else {
@@ -46,6 +46,8 @@ pub struct NewTask {
     pub metadata: serde_json::Value,
     pub source: Source,
     pub source_path: Option<String>,
+    /// `YYYY-MM-DD` for storage keys; today (UTC) when not known.
+    pub session_date: Option<String>,
 }
 
 /// A task being received. Dropping it before [`Intake::commit`] removes
@@ -91,7 +93,7 @@ impl Intake {
             metadata: new.metadata,
             source: new.source,
             source_path: new.source_path,
-            session_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            session_date: new.session_date.unwrap_or_else(today),
         };
         // From here on the guard owns the task: any early return cleans up.
         app.receiving.fetch_add(1, Ordering::Relaxed);
@@ -129,31 +131,20 @@ impl Intake {
     }
 
     /// Streams one part to disk; returns its size.
-    pub async fn write_part<S, E>(&mut self, mut body: S) -> Result<u64, IntakeError>
+    pub async fn write_part<S, E>(&mut self, body: S) -> Result<u64, IntakeError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let limit = self.app.config.max_upload_bytes;
-        let final_path = self.dir.join("input").join(format!("{:04}.guac", self.parts));
-        let tmp = final_path.with_extension("guac.tmp");
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(IntakeError::from_io)?;
-        let mut size = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| IntakeError::Interrupted(e.to_string()))?;
-            size += chunk.len() as u64;
-            if self.bytes + size > limit {
-                return Err(IntakeError::TooLarge(limit));
-            }
-            file.write_all(&chunk).await.map_err(IntakeError::from_io)?;
-        }
-        file.sync_all().await.map_err(IntakeError::from_io)?;
-        drop(file);
-        tokio::fs::rename(&tmp, &final_path).await.map_err(IntakeError::from_io)?;
+        let limit = self.app.config.max_upload_bytes.saturating_sub(self.bytes);
+        let path = self.dir.join("input").join(format!("{:04}.guac", self.parts));
+        let part = spool(body, &path, limit, false).await.map_err(|e| match e {
+            IntakeError::TooLarge(_) => IntakeError::TooLarge(self.app.config.max_upload_bytes),
+            e => e,
+        })?;
         self.parts += 1;
-        self.bytes += size;
-        metrics::counter!("video_worker_bytes_in_total").increment(size);
-        Ok(size)
+        self.bytes += part.size;
+        Ok(part.size)
     }
 
     /// Queues the task; the recording is now the worker's responsibility.
@@ -184,11 +175,6 @@ impl Drop for Intake {
     }
 }
 
-/// Makes a directory's entries (the renamed part files) durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// Creates a task from a file on disk (the inbox), copying it.
 pub async fn from_file(app: &Arc<App>, new: NewTask, path: &Path) -> Result<String, IntakeError> {
     let mut intake = Intake::begin(app, new)?;
@@ -196,4 +182,9 @@ pub async fn from_file(app: &Arc<App>, new: NewTask, path: &Path) -> Result<Stri
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
     intake.write_part(stream).await?;
     intake.commit()
+}
+
+/// Today's date (UTC), the storage date of a recording that gives none.
+pub fn today() -> String {
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
 }

@@ -46,6 +46,8 @@ impl State {
 pub enum Source {
     Api,
     Inbox,
+    /// A JumpServer gateway (Lion): stored where core says, reported to core.
+    Gateway,
 }
 
 impl Source {
@@ -53,6 +55,15 @@ impl Source {
         match self {
             Source::Api => "api",
             Source::Inbox => "inbox",
+            Source::Gateway => "gateway",
+        }
+    }
+
+    pub fn parse(s: &str) -> Source {
+        match s {
+            "inbox" => Source::Inbox,
+            "gateway" => Source::Gateway,
+            _ => Source::Api,
         }
     }
 }
@@ -67,6 +78,9 @@ pub struct Output {
     pub duration_ms: i64,
     pub width: u32,
     pub height: u32,
+    /// Lowercase hex SHA-256 of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -65,7 +65,7 @@ fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
         input_bytes: r.get::<_, i64>(11)? as u64,
         outputs: serde_json::from_str(&outputs).unwrap_or_default(),
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
-        source: if source == "inbox" { Source::Inbox } else { Source::Api },
+        source: Source::parse(&source),
         source_path: r.get(15)?,
         session_date: r.get(16)?,
     })
@@ -209,6 +209,23 @@ impl Store {
         )
     }
 
+    /// Parts of a gateway task arrived so far (also marks it active).
+    pub fn set_received(&self, id: &str, parts: u32, bytes: u64) -> Result<(), StoreError> {
+        self.update(
+            "UPDATE tasks SET input_parts = ?2, input_bytes = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, parts, bytes as i64, now_ms()],
+        )
+    }
+
+    /// Tasks still receiving from `source` with no activity since `before`.
+    pub fn idle_receiving(&self, source: Source, before: i64) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id FROM tasks WHERE state = 'receiving' AND source = ?1 AND updated_at < ?2")?;
+        let rows = stmt.query_map(params![source.as_str(), before], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     pub fn set_progress(&self, id: &str, progress: f64) -> Result<(), StoreError> {
         self.update(
             "UPDATE tasks SET progress = ?2, updated_at = ?3 WHERE id = ?1",
@@ -223,12 +240,13 @@ impl Store {
         )
     }
 
-    pub fn mark_done(&self, id: &str, outputs: &[Output]) -> Result<(), StoreError> {
+    /// Stored; `note` says what went differently (kept as `last_error`).
+    pub fn mark_done(&self, id: &str, outputs: &[Output], note: Option<&str>) -> Result<(), StoreError> {
         let now = now_ms();
         self.update(
-            "UPDATE tasks SET state = 'done', outputs = ?2, last_error = NULL, updated_at = ?3, \
+            "UPDATE tasks SET state = 'done', outputs = ?2, last_error = ?4, updated_at = ?3, \
              finished_at = ?3 WHERE id = ?1",
-            params![id, serde_json::to_string(outputs).unwrap_or_default(), now],
+            params![id, serde_json::to_string(outputs).unwrap_or_default(), now, note],
         )
     }
 

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use image::ImageFormat;
 
+pub mod fake_core;
+pub mod lion;
 pub mod server;
+pub mod storage_servers;
 
 /// The real guacd recordings beside the checkout (or `VW_SAMPLES`).
 pub fn samples_dir() -> PathBuf {

@@ -1,0 +1,333 @@
+//! The gateway API end to end: a Lion-shaped client (byte for byte what
+//! Lion's Go code sends) hands recordings to the real worker, which stores
+//! the replays where the fake core says (core itself, a real S3 server, a
+//! real Azure Blob server) and reports the session to core.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::fake_core::{FakeCore, TOKEN};
+use common::lion::{Auth, Lion, gzip, sha256_hex};
+use common::server::Server;
+use common::{Rec, probe, sample};
+
+/// A worker registered with `core` that knows its replay storage.
+fn ready_worker(data: &Path, core: &FakeCore, name: &str, extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![("CORE_HOST", core.url.as_str()), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)];
+    env.extend_from_slice(extra);
+    let server = Server::start(data, &env);
+    wait_ready(&server);
+    server
+}
+
+fn wait_ready(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = server.get_json("/video-worker/health/");
+        if h["core"]["connected"] == true && h["core"]["replay_storage"].is_string() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the worker never got ready: {h}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A short recording that plays on its own, different for each `seed`.
+fn small_recording(seed: u8, frames: i32) -> Vec<u8> {
+    let mut rec = Rec::new().size(0, 320, 200).fill(0, 0, 0, 320, 200, [seed, 0, 0, 255]).sync(1000);
+    for i in 0..frames {
+        rec = rec
+            .fill(0, i * 7 % 280, i * 5 % 170, 40, 30, [255, seed, 80, 255])
+            .sync(1100 + i64::from(i) * 100);
+    }
+    rec.bytes()
+}
+
+fn part(sid: &str, n: usize, raw: &[u8]) -> (String, Vec<u8>) {
+    (format!("{sid}.{n}.part.gz"), gzip(raw))
+}
+
+/// Waits until core was told `has_replay` for `sid`, and returns the PATCH.
+fn wait_has_replay(core: &FakeCore, server: &Server, sid: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let found = core.with(|c| {
+            c.session_patches
+                .iter()
+                .find(|(s, b)| s == sid && b["has_replay"] == true)
+                .map(|(_, b)| b.clone())
+        });
+        if let Some(patch) = found {
+            return patch;
+        }
+        assert!(Instant::now() < deadline, "core never heard of the replay of {sid}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn events_of(core: &FakeCore, sid: &str) -> Vec<String> {
+    core.with(|c| {
+        c.lifecycle
+            .iter()
+            .filter(|(s, _)| s == sid)
+            .map(|(_, b)| b["event"].as_str().unwrap_or("").to_string())
+            .collect()
+    })
+}
+
+fn probe_bytes(dir: &Path, name: &str, data: &[u8]) -> (String, String, String, u32, u32, f64) {
+    let path = dir.join(name);
+    std::fs::write(&path, data).unwrap();
+    probe(&path)
+}
+
+#[test]
+fn lion_parts_become_mp4s_in_core_and_the_session_is_marked() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"default": {"TYPE": "server"}})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-e2e", &[]);
+    let mut lion = Lion::new(core.register_component("lion-e2e"), server.port);
+    let sid = "3c2f6a4e-9a61-4d7e-b2a4-1f0e5d7c9b11";
+    let files = vec![
+        part(sid, 0, &std::fs::read(sample("vnc-1280x800-3min.guac")).unwrap()),
+        part(sid, 1, &std::fs::read(sample("rdp-1280x800-2min-pngjpeg.guac")).unwrap()),
+    ];
+    let task = lion.upload_session(sid, &files).expect("the worker accepts Lion's upload");
+    assert!(!task.is_empty());
+    let patch = wait_has_replay(&core, &server, sid);
+    let out = tempfile::tempdir().unwrap();
+    core.with(|c| {
+        assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
+        let names: Vec<&str> = c.replays.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [format!("{sid}.0.part.mp4"), format!("{sid}.1.part.mp4"), format!("{sid}.replay.json")]
+        );
+        assert!(c.replays.iter().all(|r| r.session == sid && r.version == "5" && !r.chunked));
+        let (v0, v1) = (&c.replays[0], &c.replays[1]);
+        let p0 = probe_bytes(out.path(), "0.mp4", &v0.data);
+        let p1 = probe_bytes(out.path(), "1.mp4", &v1.data);
+        assert_eq!((p0.0.as_str(), p0.3, p0.4), ("h264", 1280, 800));
+        assert_eq!((p1.0.as_str(), p1.3, p1.4), ("h264", 1280, 800));
+        assert!((p0.5 - 180.0).abs() < 10.0, "each part lasts its own span: {}", p0.5);
+        assert!(p1.5 > 90.0 && p1.5 < 125.0, "{}", p1.5);
+        let index: Value = serde_json::from_slice(&c.replays[2].data).unwrap();
+        assert_eq!(index["id"], sid);
+        assert_eq!(index["date_start"], "2025-11-13 10:00:00 +0000", "the gateway's fields are kept");
+        let listed = index["files"].as_array().unwrap();
+        for (f, v) in listed.iter().zip([v0, v1]) {
+            assert_eq!(f["name"], v.name.as_str());
+            assert_eq!(f["size"], v.data.len() as u64);
+            assert_eq!(f["checksum"], sha256_hex(&v.data));
+            assert_eq!(
+                f["end"].as_i64().unwrap() - f["start"].as_i64().unwrap(),
+                f["duration"].as_i64().unwrap()
+            );
+        }
+        assert!((listed[0]["duration"].as_i64().unwrap() - (p0.5 * 1000.0) as i64).abs() < 100);
+        assert_eq!(patch["replay_size"], (v0.data.len() + v1.data.len()) as u64);
+    });
+    let events = events_of(&core, sid);
+    for e in
+        ["replay_convert_start", "replay_convert_success", "replay_upload_start", "replay_upload_success"]
+    {
+        assert!(events.iter().any(|x| x == e), "no {e} in {events:?}");
+    }
+    let task_dir = dir.path().join("tasks").join(&task);
+    assert!(!task_dir.join("input").exists(), "the received parts are deleted once stored");
+    assert!(task_dir.join("task.log").is_file());
+}
+
+#[test]
+fn bad_parts_and_callers_are_refused_and_leave_nothing_behind() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-refuse", &[]);
+    let mut lion = Lion::new(core.register_component("lion-refuse"), server.port);
+    let sid = "sess-refuse";
+    let files = vec![part(sid, 0, &small_recording(1, 5)), part(sid, 1, &small_recording(2, 5))];
+    // No signature, and a person's key: 401 JSON.
+    let body = common::lion::task_json(sid, 0, 0, &files, true);
+    let a = lion.send(
+        "POST",
+        &format!("/api/v2/replay/sessions/{sid}/task/"),
+        Some("application/json"),
+        body.as_bytes(),
+        Auth::None,
+    );
+    assert_eq!(a.status, 401);
+    assert!(a.json()["error"].is_string());
+    let person = core.register_component("alice");
+    core.with(|c| c.humans.insert(person.0.clone()));
+    let mut alice = Lion::new(person, server.port);
+    assert_eq!(alice.create_task(sid, 0, 0, &files, true).status, 401, "people are not gateways");
+    // A part whose bytes do not match its checksum: ok false, and the task is gone.
+    let created = lion.create_task(sid, 0, 0, &files, true);
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    assert!(created.header("content-type").unwrap().starts_with("application/json"));
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    let wrong = lion.upload_part(&id, 0, &files[0].0, &files[1].1);
+    assert_eq!(wrong.json()["ok"], false);
+    assert!(wrong.json()["error_message"].as_str().unwrap().contains("checksum"), "{}", wrong.json());
+    let late = lion.upload_part(&id, 1, &files[1].0, &files[1].1);
+    assert_eq!((late.status, late.json()["ok"].clone()), (404, Value::Bool(false)));
+    assert!(!dir.path().join("tasks").join(&id).exists());
+    // An index beyond files[]; a body that is not the announcement.
+    let id = lion.create_task(sid, 0, 0, &files, true).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(lion.upload_part(&id, 2, "x.part.gz", &files[0].1).status, 400);
+    let junk = lion.send(
+        "POST",
+        "/api/v2/replay/sessions/s2/task/",
+        Some("application/json"),
+        b"{\"meta\":{}}",
+        Auth::Profile,
+    );
+    assert_eq!(junk.status, 400);
+    let traversal = lion.send(
+        "POST",
+        "/api/v2/replay/sessions/..%2Fetc/task/",
+        Some("application/json"),
+        body.as_bytes(),
+        Auth::Profile,
+    );
+    assert_eq!(traversal.status, 400);
+    assert!(core.with(|c| c.replays.is_empty()));
+    let log = server.log();
+    assert!(!log.contains("Signature keyId"), "gateway headers must never be logged");
+}
+
+#[test]
+fn a_worker_that_cannot_reach_core_accepts_nothing() {
+    let core = FakeCore::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong bootstrap token: the worker never gets a key.
+    let env = [("CORE_HOST", core.url.as_str()), ("BOOTSTRAP_TOKEN", "not-the-token"), ("NAME", "vw-closed")];
+    let server = Server::start(dir.path(), &env);
+    let mut lion = Lion::new(core.register_component("lion-closed"), server.port);
+    let files = vec![part("s", 0, &small_recording(1, 3))];
+    let a = lion.create_task("s", 0, 0, &files, true);
+    assert_eq!(a.status, 503, "Lion must keep its recording and store it itself");
+    assert!(a.json()["error"].as_str().unwrap().contains("core"), "{}", a.json());
+}
+
+#[test]
+fn an_unconvertible_recording_is_stored_as_the_gateway_would_and_flagged() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "sftp", "SFTP_HOST": "10.0.0.1"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-fallback", &[]);
+    let mut lion = Lion::new(core.register_component("lion-fallback"), server.port);
+    let sid = "sess-garbage";
+    let files = vec![part(sid, 0, b"this is not a guacamole recording at all, just text\n")];
+    lion.upload_session(sid, &files).unwrap();
+    let patch = wait_has_replay(&core, &server, sid);
+    core.wait("the error reason", |c| {
+        c.session_patches.iter().any(|(s, b)| s == sid && b["error_reason"] == "replay_convert_failed")
+    });
+    core.with(|c| {
+        let names: Vec<&str> = c.replays.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, [format!("{sid}.0.part.gz"), format!("{sid}.replay.json")]);
+        assert_eq!(c.replays[0].data, files[0].1, "the original part, byte for byte");
+        let index: Value = serde_json::from_slice(&c.replays[1].data).unwrap();
+        assert_eq!(index["files"][0]["name"], format!("{sid}.0.part.gz"));
+        assert_eq!(patch["replay_size"], files[0].1.len() as u64);
+    });
+    let events = events_of(&core, sid);
+    assert!(events.iter().any(|e| e == "replay_convert_failure"), "{events:?}");
+}
+
+#[test]
+fn legacy_lions_log_in_keep_their_socket_and_get_one_mp4() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-legacy", &[]);
+    // Lion ≤ 3.10.7: Login() (signed for the worker's profile URL) sets the cookie.
+    let mut old = Lion::new(core.register_component("lion-old"), server.port);
+    let login = old.legacy_login();
+    assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.body));
+    assert!(!old.cookies.is_empty());
+    events_socket_answers_pings(server.port, &old.cookies);
+    // Its upload is signed for the real path, which only the cookie vouches for.
+    let sid = "sess-legacy-old";
+    let fields = [
+        ("bitrate", "1"),
+        ("component_type", "lion"),
+        ("file_type", ".replay"),
+        ("height", "768"),
+        ("session_date", "2024-03-02"),
+        ("session_id", sid),
+        ("width", "1024"),
+    ];
+    let raw = small_recording(3, 8);
+    let a = old.legacy_create(sid, &fields, sid, &raw, Auth::RealPath);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let t = a.json();
+    assert_eq!(
+        (t["session_id"].as_str(), t["width"].as_u64(), t["session_date"].as_str()),
+        (Some(sid), Some(1024), Some("2024-03-02"))
+    );
+    for k in ["id", "root_dir", "date_created", "replay_mp4_path", "replay_path", "status", "error"] {
+        assert!(!t[k].is_null(), "the legacy task has {k}: {t}");
+    }
+    let patch = wait_has_replay(&core, &server, sid);
+    // Lion ≥ 3.10.8: ProfileAuth, gzipped file, no cookie.
+    let mut newer = Lion::new(core.register_component("lion-3-10-8"), server.port);
+    let sid2 = "sess-legacy-new";
+    let gz = gzip(&small_recording(4, 6));
+    let fields2 = [("component_type", "lion"), ("file_type", ".gz"), ("session_id", sid2)];
+    let b = newer.legacy_create(sid2, &fields2, &format!("{sid2}.replay.gz"), &gz, Auth::Profile);
+    assert_eq!(b.status, 200, "{}", String::from_utf8_lossy(&b.body));
+    wait_has_replay(&core, &server, sid2);
+    // Without the cookie, a real-path signature proves nothing to core.
+    let mut stranger = Lion::new(core.register_component("lion-stranger"), server.port);
+    let c = stranger.legacy_create("sess-x", &fields2, "x.replay.gz", &gz, Auth::RealPath);
+    assert_eq!(c.status, 401);
+    let out = tempfile::tempdir().unwrap();
+    core.with(|c| {
+        let r = c.replays.iter().find(|r| r.session == sid).expect("the legacy MP4");
+        assert_eq!((r.version.as_str(), r.name.as_str()), ("4", format!("{sid}.replay.mp4").as_str()));
+        assert_eq!(patch["replay_size"], r.data.len() as u64);
+        assert_eq!(probe_bytes(out.path(), "l.mp4", &r.data).0, "h264");
+        assert!(c.replays.iter().any(|r| r.session == sid2 && r.version == "4"));
+    });
+}
+
+/// `/ws/events/` with the `JMS-Video-Worker` subprotocol answers a ping.
+fn events_socket_answers_pings(port: u16, cookies: &[String]) {
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    let mut request = format!("ws://127.0.0.1:{port}/ws/events/").into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "JMS-Video-Worker".parse().unwrap());
+    request.headers_mut().insert("Cookie", cookies.join("; ").parse().unwrap());
+    let (mut socket, response) = tungstenite::connect(request).expect("the event socket opens");
+    assert_eq!(response.headers().get("sec-websocket-protocol").unwrap(), "JMS-Video-Worker");
+    socket.send(tungstenite::Message::text(r#"{"event":"ping"}"#)).unwrap();
+    let answer = socket.read().unwrap();
+    let v: Value = serde_json::from_str(answer.to_text().unwrap()).unwrap();
+    assert_eq!(v["event"], "pong");
+}
+
+#[test]
+fn incomplete_tasks_expire_and_are_never_stored() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-expire", &[("INCOMPLETE_TASK_TIMEOUT", "1")]);
+    let mut lion = Lion::new(core.register_component("lion-expire"), server.port);
+    let files = vec![part("s-exp", 0, &small_recording(1, 3)), part("s-exp", 1, &small_recording(2, 3))];
+    let id = lion.create_task("s-exp", 0, 0, &files, true).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(lion.upload_part(&id, 0, &files[0].0, &files[0].1).json()["ok"], true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dir.path().join("tasks").join(&id).exists() {
+        assert!(Instant::now() < deadline, "the idle task was never dropped\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(lion.upload_part(&id, 1, &files[1].0, &files[1].1).status, 404);
+    assert!(core.with(|c| c.replays.is_empty()));
+}
