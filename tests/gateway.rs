@@ -28,7 +28,7 @@ fn wait_ready(server: &Server) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let h = server.get_json("/video-worker/health/");
-        if h["core"]["connected"] == true && h["core"]["replay_storage"].is_string() {
+        if h["core"]["accepting_gateways"] == true {
             return;
         }
         assert!(Instant::now() < deadline, "the worker never got ready: {h}\n{}", server.log());
@@ -214,6 +214,12 @@ fn a_worker_that_cannot_reach_core_accepts_nothing() {
     let a = lion.create_task("s", 0, 0, &files, true);
     assert_eq!(a.status, 503, "Lion must keep its recording and store it itself");
     assert!(a.json()["error"].as_str().unwrap().contains("core"), "{}", a.json());
+    let health = server.get_json("/video-worker/health/");
+    assert_eq!(
+        (health["status"].as_str(), health["core"]["accepting_gateways"].as_bool()),
+        (Some("ok"), Some(false))
+    );
+    assert!(health["core"]["refusing_because"].is_string(), "{health}");
 }
 
 #[test]
@@ -330,4 +336,44 @@ fn incomplete_tasks_expire_and_are_never_stored() {
     }
     assert_eq!(lion.upload_part(&id, 1, &files[1].0, &files[1].1).status, 404);
     assert!(core.with(|c| c.replays.is_empty()));
+}
+
+#[test]
+fn a_core_outage_during_storing_recovers_without_loss_or_duplicates() {
+    let core = FakeCore::start(true);
+    core.with(|c| {
+        c.storage = Some(json!({"TYPE": "server"}));
+        c.fail_replays = true;
+        c.fail_patches = true;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-outage", &[]);
+    let mut lion = Lion::new(core.register_component("lion-outage"), server.port);
+    let sid = "sess-outage";
+    let files = vec![part(sid, 0, &small_recording(5, 6)), part(sid, 1, &small_recording(6, 6))];
+    lion.upload_session(sid, &files).unwrap();
+    core.wait("the failed upload reported", |c| {
+        c.lifecycle.iter().any(|(s, b)| s == sid && b["event"] == "replay_upload_failure")
+    });
+    // Storage back, session updates still failing: the files go up once...
+    core.with(|c| c.fail_replays = false);
+    core.wait("the three files", |c| c.replays.len() == 3);
+    std::thread::sleep(Duration::from_secs(4));
+    // ...and retries of the session update do not send them again.
+    core.with(|c| c.fail_patches = false);
+    wait_has_replay(&core, &server, sid);
+    core.with(|c| {
+        let mut names: Vec<&str> = c.replays.iter().map(|r| r.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!((names.len(), c.replays.len()), (3, 3), "each file stored exactly once");
+    });
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join("tasks")
+            .join(std::fs::read_dir(dir.path().join("tasks")).unwrap().next().unwrap().unwrap().file_name())
+            .join("task.log"),
+    )
+    .unwrap();
+    assert!(log.contains("cannot mark the replay in core"), "{log}");
 }

@@ -35,12 +35,16 @@ pub async fn health(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json
     });
     let mut body = body;
     if app.config.core_host.is_some() {
-        // Core being down degrades the worker but does not stop it: uploads
-        // are still taken and converted; the status says so.
+        // Core being down degrades the worker but does not stop it: work in
+        // hand goes on; gateways are turned away (they keep their recordings
+        // and store them themselves) until core is back. The status says so.
+        let refusing = app.core.not_ready();
         body["core"] = serde_json::json!({
             "connected": app.core.connected.load(Ordering::Relaxed),
             "last_error": app.core.last_error(),
             "replay_storage": app.core.storage().map(|s| s.describe()),
+            "accepting_gateways": refusing.is_none(),
+            "refusing_because": refusing,
         });
     }
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::service::app::App;
-use crate::tasks::model::{Output, Task};
+use crate::tasks::model::{Output, Source, Task};
 use crate::tasks::tasklog::TaskLog;
 
 /// The JSON handed to every script.
@@ -18,7 +18,13 @@ pub fn describe(app: &App, task: &Task, output: &Output) -> serde_json::Value {
         "session_id": task.session_id,
         "file_name": output.name,
         "key": output.key,
-        "path": app.config.local_storage_dir.join(&output.key),
+        // Where the file can be read locally: in LOCAL_STORAGE_DIR for
+        // standalone tasks; in the task's directory (until cleanup) for
+        // gateway tasks, whose files went to core's storage (`key` there).
+        "path": match task.source {
+            Source::Gateway => app.task_dir(&task.id).join("output").join(&output.name),
+            _ => app.config.local_storage_dir.join(&output.key),
+        },
         "size": output.size,
         "duration_ms": output.duration_ms,
         "width": output.width,
