@@ -146,7 +146,7 @@ impl Sources {
         })
     }
 
-    fn optional(&self, key: &str) -> Option<String> {
+    pub fn optional(&self, key: &str) -> Option<String> {
         Some(self.get(key).trim().to_string()).filter(|v| !v.is_empty())
     }
 
@@ -264,9 +264,9 @@ impl Config {
         }
         let secret_key = s.optional("VIDEO_WORKER_SECRET_KEY");
         if let Some(k) = &secret_key
-            && k.chars().count() != 32
+            && crate::seal::Key::from_secret(k).is_err()
         {
-            return Err(bad("VIDEO_WORKER_SECRET_KEY", k, "exactly 32 characters"));
+            return Err(bad("VIDEO_WORKER_SECRET_KEY", k, "32 characters (exactly 32 bytes: ASCII)"));
         }
         let data_dir = PathBuf::from(s.get("DATA_DIR"));
         let local_storage_dir =

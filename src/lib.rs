@@ -5,7 +5,8 @@
 //! task queues: [`guac`] reads recordings, [`render`] draws them the way the
 //! reference browser player does, and [`encode`] turns the changed pictures
 //! into video through an `ffmpeg` subprocess. [`convert`] and [`snapshot`]
-//! tie them together for the CLI, the service and the benchmarks.
+//! tie them together for the CLI, the service and the benchmarks. [`seal`]
+//! opens recordings sealed at rest with `VIDEO_WORKER_SECRET_KEY`.
 //!
 //! The service around it: [`config`], the durable task pipeline in
 //! [`tasks`], [`storage`] backends, the [`http`] API, and [`service`], which
@@ -23,6 +24,7 @@ pub mod http;
 pub mod jumpserver;
 pub mod playback;
 pub mod render;
+pub mod seal;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod snapshot;

@@ -4,6 +4,7 @@ mod convert;
 mod progress;
 mod service;
 mod snapshot;
+mod submit;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub enum Command {
     CheckConfig(service::ConfigArgs),
     /// Remove finished tasks older than VIDEO_WORKER_CLEAN_PERIOD days, once.
     Cleanup(service::ConfigArgs),
+    /// Upload a recording to a running service (sealed when a key is set) and follow its task.
+    Submit(submit::SubmitArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => service::serve(args),
         Command::CheckConfig(args) => service::check_config(args),
         Command::Cleanup(args) => service::cleanup(args),
+        Command::Submit(args) => submit::run(args),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Opening recording files: raw or gzip, recognised by magic bytes, not by name.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -22,30 +22,47 @@ pub fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC)
 }
 
-/// Whether the file at `path` starts with the gzip magic.
+/// Whether the file at `path` holds gzip data (after unsealing).
 pub fn is_gzip_file(path: &Path) -> io::Result<bool> {
     let mut head = [0u8; 2];
-    let got = read_up_to(&mut File::open(path)?, &mut head)?;
+    let got = read_up_to(&mut open_plain(path)?, &mut head)?;
     Ok(is_gzip(&head[..got]))
 }
 
-/// Opens one recording file and returns a reader of its protocol bytes:
-/// decompressed when the file starts with the gzip magic, as-is otherwise.
-/// A `.gz` name on a file that is not gzip is read as a raw recording.
-pub fn open_recording(path: &Path) -> Result<Box<dyn Read + Send>, InputError> {
-    let open_err = |source| InputError::Open { path: path.to_path_buf(), source };
-    let mut file = File::open(path).map_err(open_err)?;
-    let mut head = [0u8; 2];
-    let got = read_up_to(&mut file, &mut head).map_err(open_err)?;
-    if got == 0 {
-        return Err(InputError::Empty { path: path.to_path_buf() });
-    }
+/// Opens a file's bytes as they were before sealing: a file sealed with
+/// `VIDEO_WORKER_SECRET_KEY` (see `seal`) is opened with the process key,
+/// any other file is read as it is.
+pub fn open_plain(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    let mut file = File::open(path)?;
+    let mut head = [0u8; 8];
+    let got = read_up_to(&mut file, &mut head)?;
     let start = io::Cursor::new(head[..got].to_vec()).chain(file);
-    let buffered = BufReader::with_capacity(256 * 1024, start);
-    if is_gzip(&head[..got]) { Ok(Box::new(MultiGzDecoder::new(buffered))) } else { Ok(Box::new(buffered)) }
+    if !crate::seal::is_sealed(&head[..got]) {
+        return Ok(Box::new(start));
+    }
+    let key = crate::seal::installed().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the file is sealed with VIDEO_WORKER_SECRET_KEY, but no key is configured",
+        )
+    })?;
+    Ok(Box::new(crate::seal::OpenReader::new(start, key)?))
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+/// Opens one recording file and returns a reader of its protocol bytes:
+/// unsealed when sealed, decompressed when it starts with the gzip magic,
+/// as-is otherwise. A `.gz` name on a file that is not gzip is read raw.
+pub fn open_recording(path: &Path) -> Result<Box<dyn Read + Send>, InputError> {
+    let open_err = |source| InputError::Open { path: path.to_path_buf(), source };
+    let mut reader = BufReader::with_capacity(256 * 1024, open_plain(path).map_err(open_err)?);
+    let head = reader.fill_buf().map_err(open_err)?;
+    if head.is_empty() {
+        return Err(InputError::Empty { path: path.to_path_buf() });
+    }
+    if is_gzip(head) { Ok(Box::new(MultiGzDecoder::new(reader))) } else { Ok(Box::new(reader)) }
+}
+
+fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..])? {
@@ -86,6 +103,19 @@ mod tests {
     #[test]
     fn a_gz_name_without_gzip_content_is_read_raw() {
         let path = temp_file("fake.guac.gz", b"4.sync,1.5;");
+        assert_eq!(read_all(&path), b"4.sync,1.5;");
+    }
+
+    #[test]
+    fn sealed_files_open_with_the_process_key() {
+        let key = crate::seal::Key::from_secret("0123456789abcdef0123456789abcdef").unwrap();
+        crate::seal::install(key.clone());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"4.sync,1.5;").unwrap();
+        let mut sealer = crate::seal::SealWriter::new(Vec::new(), &key).unwrap();
+        sealer.write_all(&gz.finish().unwrap()).unwrap();
+        let path = temp_file("sealed.guac", &sealer.finish().unwrap());
+        assert!(is_gzip_file(&path).unwrap(), "gzip is seen under the seal");
         assert_eq!(read_all(&path), b"4.sync,1.5;");
     }
 

@@ -1,8 +1,9 @@
 //! `POST /api/v1/recordings`: the standalone ingest. Accepts a multipart
 //! form (fields `session_id`, `metadata` (JSON), then one or more `file`
 //! fields: the parts in order) or a raw body (query `session_id`,
-//! `metadata`). Streams to disk with constant memory and answers 202 with
-//! the task once the recording is safely on disk.
+//! `metadata`; `Content-Type: application/vnd.video-worker.sealed` for a body
+//! sealed with the shared key). Streams to disk with constant memory and
+//! answers 202 with the task once the recording is safely on disk.
 
 use std::sync::Arc;
 
@@ -16,12 +17,16 @@ use super::error::ApiError;
 use crate::service::app::App;
 use crate::tasks::intake::{Intake, NewTask};
 use crate::tasks::model::Source;
+use crate::tasks::spool::Body;
 
 #[derive(Deserialize, Default)]
 pub struct UploadQuery {
     session_id: Option<String>,
     metadata: Option<String>,
 }
+
+/// The content type of a raw body sealed with the shared key (docs/security.md).
+pub const SEALED_TYPE: &str = "application/vnd.video-worker.sealed";
 
 /// Longest accepted `metadata` JSON text.
 const MAX_METADATA: usize = 64 * 1024;
@@ -37,6 +42,11 @@ pub async fn upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let is_sealed = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(SEALED_TYPE));
     let metadata = parse_metadata(query.metadata.as_deref())?;
     let new = NewTask {
         session_id: query.session_id,
@@ -52,8 +62,9 @@ pub async fn upload(
             .map_err(|e| ApiError::bad_request(format!("not a valid multipart body: {e}")))?;
         read_multipart(&mut intake, multipart).await?;
     } else {
+        let kind = if is_sealed { Body::Sealed } else { Body::Plain };
         let body = request.into_body().into_data_stream().map_err(|e| e.to_string());
-        intake.write_part(body).await?;
+        intake.write_part_as(body, kind).await?;
     }
     let id = intake.commit()?;
     let task = app.store.get(&id)?.ok_or_else(|| ApiError::internal("the task vanished"))?;

@@ -22,6 +22,12 @@ pub use app::App;
 pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
     std::fs::create_dir_all(config.tasks_dir())
         .map_err(|e| anyhow::anyhow!("DATA_DIR {}: cannot create: {e}", config.data_dir.display()))?;
+    if let Some(secret) = &config.secret_key {
+        crate::seal::install(
+            crate::seal::Key::from_secret(secret)
+                .map_err(|e| anyhow::anyhow!("VIDEO_WORKER_SECRET_KEY: {e}"))?,
+        );
+    }
     let store = Store::open(&config.data_dir.join("tasks.db"))?;
     let storage = LocalStorage::new(&config.local_storage_dir)
         .map_err(|e| anyhow::anyhow!("LOCAL_STORAGE_DIR: {e}"))?;
@@ -112,7 +118,7 @@ fn announce(app: &App, addr: std::net::SocketAddr) {
         tracing::info!(core_host = %core, "CORE_HOST is set: serving JumpServer gateways; replays go where core says");
     }
     if c.secret_key.is_none() {
-        tracing::warn!("VIDEO_WORKER_SECRET_KEY is not set: received recordings are stored unencrypted");
+        tracing::warn!("VIDEO_WORKER_SECRET_KEY is not set: received recordings wait on disk unsealed");
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::spool::{spool, sync_dir};
+use super::spool::{Body, spool_as, sync_dir};
 use crate::service::app::App;
 use crate::tasks::model::{Source, State, Task, is_safe_id, new_task_id, now_ms};
 
@@ -136,9 +136,18 @@ impl Intake {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        self.write_part_as(body, Body::Plain).await
+    }
+
+    /// [`Intake::write_part`] for a body that may come sealed.
+    pub async fn write_part_as<S, E>(&mut self, body: S, kind: Body) -> Result<u64, IntakeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let limit = self.app.config.max_upload_bytes.saturating_sub(self.bytes);
         let path = self.dir.join("input").join(format!("{:04}.guac", self.parts));
-        let part = spool(body, &path, limit, false).await.map_err(|e| match e {
+        let part = spool_as(body, kind, &path, limit, false).await.map_err(|e| match e {
             IntakeError::TooLarge(_) => IntakeError::TooLarge(self.app.config.max_upload_bytes),
             e => e,
         })?;

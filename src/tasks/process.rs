@@ -179,6 +179,7 @@ async fn make_video(
     if video.inputs.is_empty() {
         return Err(Failure::permanent("the task has no input"));
     }
+    check_seals(&video.inputs).await?;
     let bytes: u64 = video.inputs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     log.line(format!("converting {} part(s), {bytes} bytes, into {}", video.inputs.len(), video.name));
     let out = out_dir.join(&video.name);
@@ -208,6 +209,25 @@ async fn make_video(
     metrics::histogram!("video_worker_conversion_seconds").record(summary.wall.as_secs_f64());
     metrics::counter!("video_worker_conversions_total").increment(1);
     Ok(output)
+}
+
+/// Sealed inputs must open, every chunk, before anything is made of them:
+/// a wrong key or an altered file is the task's clear failure, never a
+/// video of garbage.
+async fn check_seals(inputs: &[PathBuf]) -> Result<(), Failure> {
+    let inputs = inputs.to_vec();
+    let checked = tokio::task::spawn_blocking(move || {
+        for p in &inputs {
+            crate::seal::verify_if_sealed(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        Ok::<(), String>(())
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(Failure::permanent(why)),
+        Err(e) => Err(Failure::transient(format!("the seal check failed: {e}"))),
+    }
 }
 
 /// `<sid>.replay.json` naming the videos (everything but the index itself).
@@ -465,6 +485,14 @@ async fn finish(
     tracing::info!(task = %task.id, session = %task.session_id, keys = ?keys, "task done");
     inbox::settle(app, task, true, log);
     postprocess::run_all(app, task, &produced.outputs, log).await;
+    if crate::seal::installed().is_some() {
+        // Sealing promises no session data in clear at rest: the stored
+        // files are not kept here (fetch them from the storage).
+        for o in &produced.outputs {
+            let _ = std::fs::remove_file(dir.join("output").join(&o.name));
+        }
+        log.line("the local copies of the stored files were removed (VIDEO_WORKER_SECRET_KEY is set)");
+    }
 }
 
 fn fail(app: &Arc<App>, task: &Task, log: &TaskLog, f: Failure) {

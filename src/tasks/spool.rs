@@ -1,8 +1,10 @@
 //! Writing one received part to disk: streamed in chunks (constant memory,
-//! any size), optionally hashed on the way, size-limited while it streams,
-//! flushed to disk, and only then renamed to its final name, so a part that
-//! is cut off never shows up as received.
+//! any size), optionally hashed on the way, sealed with the process key when
+//! `VIDEO_WORKER_SECRET_KEY` is set, size-limited while it streams, flushed
+//! to disk, and only then renamed to its final name, so a part that is cut
+//! off never shows up as received.
 
+use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -11,17 +13,39 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::intake::IntakeError;
+use crate::seal::{Key, SealWriter};
 
 /// A part safely on disk.
 pub struct Spooled {
+    /// Bytes received (before sealing).
     pub size: u64,
-    /// Lowercase hex SHA-256, when asked for.
+    /// Lowercase hex SHA-256 of the bytes received, when asked for.
     pub sha256: Option<String>,
 }
 
-/// Streams `body` to `final_path`; at most `limit` bytes are accepted.
-pub async fn spool<S, E>(
-    mut body: S,
+/// What a body is.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Body {
+    /// Plain recording bytes: sealed on the way to disk when a key is set.
+    Plain,
+    /// Already sealed by the sender with the shared key: kept as it is, and
+    /// opened end to end before it counts as received.
+    Sealed,
+}
+
+/// Streams a plain `body` to `final_path`; at most `limit` bytes are accepted.
+pub async fn spool<S, E>(body: S, final_path: &Path, limit: u64, hash: bool) -> Result<Spooled, IntakeError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    spool_as(body, Body::Plain, final_path, limit, hash).await
+}
+
+/// [`spool`] for a body of the given kind.
+pub async fn spool_as<S, E>(
+    body: S,
+    kind: Body,
     final_path: &Path,
     limit: u64,
     hash: bool,
@@ -30,26 +54,20 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let tmp = final_path.with_extension("tmp");
-    let result = async {
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(IntakeError::from_io)?;
-        let mut hasher = hash.then(Sha256::new);
-        let mut size = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| IntakeError::Interrupted(e.to_string()))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(IntakeError::TooLarge(limit));
-            }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&chunk);
-            }
-            file.write_all(&chunk).await.map_err(IntakeError::from_io)?;
-        }
-        file.sync_all().await.map_err(IntakeError::from_io)?;
-        Ok(Spooled { size, sha256: hasher.map(|h| hex(&h.finalize())) })
+    let key = crate::seal::installed();
+    if kind == Body::Sealed && key.is_none() {
+        return Err(IntakeError::BadRequest(
+            "the body is sealed but this worker has no VIDEO_WORKER_SECRET_KEY to open it".into(),
+        ));
     }
-    .await;
+    let tmp = final_path.with_extension("tmp");
+    let sealer = if kind == Body::Plain { key } else { None };
+    let mut result = write_stream(body, &tmp, limit, hash, sealer).await;
+    if let (Ok(_), Body::Sealed, Some(key)) = (&result, kind, key)
+        && let Err(e) = verify_sealed(&tmp, key).await
+    {
+        result = Err(e);
+    }
     match result {
         Ok(s) => {
             tokio::fs::rename(&tmp, final_path).await.map_err(IntakeError::from_io)?;
@@ -60,6 +78,57 @@ where
             let _ = tokio::fs::remove_file(&tmp).await;
             Err(e)
         }
+    }
+}
+
+async fn write_stream<S, E>(
+    mut body: S,
+    tmp: &Path,
+    limit: u64,
+    hash: bool,
+    key: Option<&Key>,
+) -> Result<Spooled, IntakeError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let io = IntakeError::from_io;
+    let mut file = tokio::fs::File::create(tmp).await.map_err(io)?;
+    let mut sealer = key.map(|k| SealWriter::new(Vec::new(), k)).transpose().map_err(io)?;
+    let mut hasher = hash.then(Sha256::new);
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| IntakeError::Interrupted(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(IntakeError::TooLarge(limit));
+        }
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
+        match sealer.as_mut() {
+            Some(s) => {
+                s.write_all(&chunk).map_err(io)?;
+                file.write_all(&s.drain()).await.map_err(io)?;
+            }
+            None => file.write_all(&chunk).await.map_err(io)?,
+        }
+    }
+    if let Some(s) = sealer {
+        file.write_all(&s.finish().map_err(io)?).await.map_err(io)?;
+    }
+    file.sync_all().await.map_err(io)?;
+    Ok(Spooled { size, sha256: hasher.map(|h| hex(&h.finalize())) })
+}
+
+/// A sealed body must open with our key, every chunk of it, before it is
+/// accepted: the sender walks away once it is.
+async fn verify_sealed(path: &Path, key: &'static Key) -> Result<(), IntakeError> {
+    let path = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::seal::verify(&path, key)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(IntakeError::BadRequest(format!("the sealed body does not open: {e}"))),
+        Err(e) => Err(IntakeError::Io(e.to_string())),
     }
 }
 

@@ -94,8 +94,10 @@ impl FakeCore {
         f(&mut self.state.lock().unwrap())
     }
 
+    /// Waits (up to 90 s: conversions and storage retries run under the
+    /// load of the whole test suite) until `check` holds.
     pub fn wait(&self, what: &str, check: impl Fn(&Core) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while !check(&self.state.lock().unwrap()) {
             assert!(Instant::now() < deadline, "fake core never saw {what}");
             std::thread::sleep(Duration::from_millis(50));
