@@ -18,13 +18,14 @@ pub struct SessionReport {
 }
 
 impl SessionReport {
-    /// The reporter for a gateway task; `None` for standalone tasks.
-    pub fn of(app: &App, task: &Task) -> Option<SessionReport> {
+    /// The reporter for a gateway task (`Ok(None)` for standalone tasks);
+    /// a gateway task without a core client cannot finish (it must report).
+    pub fn of(app: &App, task: &Task) -> Result<Option<SessionReport>, String> {
         if task.source != Source::Gateway {
-            return None;
+            return Ok(None);
         }
-        let core = app.core.client.get()?.clone();
-        Some(SessionReport { core, session: task.session_id.clone(), task: task.id.clone() })
+        let core = app.core.client.get().ok_or("a gateway task needs CORE_HOST to report to core")?.clone();
+        Ok(Some(SessionReport { core, session: task.session_id.clone(), task: task.id.clone() }))
     }
 
     /// Posts a lifecycle event; a failure is only logged.

@@ -73,7 +73,6 @@ pub async fn run(app: Arc<App>) -> anyhow::Result<()> {
     spawn_signal_handler(app.shutdown.clone());
     check_ffmpeg(&app).await;
     let checker = tokio::spawn(recheck_ffmpeg(app.clone()));
-    let workers = tokio::spawn(pool::run(app.clone()));
     if let Some(host) = &c.core_host {
         let client = crate::jumpserver::core_client::CoreClient::new(host, c.ignore_verify_certs)
             .map_err(|e| anyhow::anyhow!(e))?;
@@ -86,6 +85,8 @@ pub async fn run(app: Arc<App>) -> anyhow::Result<()> {
         tokio::spawn(crate::jumpserver::connect::run(app.clone(), client));
         tokio::spawn(crate::tasks::parts::expire_loop(app.clone()));
     }
+    // After the core client is in place: resumed gateway tasks report to core.
+    let workers = tokio::spawn(pool::run(app.clone()));
     if let Some(dir) = c.inbox_dir.clone() {
         tokio::spawn(inbox::watch(app.clone(), dir));
     }

@@ -90,7 +90,7 @@ pub async fn run(app: Arc<App>, task: Task) {
 }
 
 async fn attempt(app: &Arc<App>, task: &Task, dir: &Path, log: &TaskLog) -> Result<Produced, Failure> {
-    let report = SessionReport::of(app, task);
+    let report = SessionReport::of(app, task).map_err(Failure::transient)?;
     let produced = match Produced::load(dir) {
         Some(p) => {
             log.line("the files of an earlier attempt are complete; storing them");

@@ -43,6 +43,8 @@ pub struct Core {
     pub fail_replays: bool,
     /// Answer session PATCHes with 503.
     pub fail_patches: bool,
+    /// Hold replay uploads and session calls this long (a slow core).
+    pub delay_ms: u64,
 }
 
 /// One replay upload as core received it.
@@ -285,6 +287,8 @@ async fn replay_upload(
     if s.lock().unwrap().fail_replays {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": "storage down"})));
     }
+    let delay = s.lock().unwrap().delay_ms;
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     let content_length = headers.get("content-length").and_then(|v| v.to_str().ok()).map(String::from);
     let chunked = headers.get("transfer-encoding").is_some();
     let (mut version, mut name, mut data) = (String::new(), String::new(), Vec::new());
@@ -316,6 +320,8 @@ async fn session_call(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> StatusCode {
+    let delay = s.lock().unwrap().delay_ms;
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     let mut core = s.lock().unwrap();
     if verify(&mut core, &method, &uri, &headers).is_err() {
         return StatusCode::UNAUTHORIZED;
