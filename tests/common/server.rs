@@ -133,6 +133,25 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
     }
 
+    /// POST over a raw connection that keeps reading when the server answers
+    /// before the body is sent (a refusal mid-upload): (status, JSON).
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let json = text.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok());
+        (status, json.unwrap_or(serde_json::Value::Null))
+    }
+
     /// Uploads a file as a raw body; returns the task id.
     pub fn upload_raw(&self, file: &Path, session: &str) -> String {
         let body = std::fs::read(file).unwrap();
