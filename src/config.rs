@@ -42,6 +42,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("SHUTDOWN_GRACE_SECONDS", "30"),
     ("RETRY_MAX_DELAY_SECONDS", "600"),
     ("INCOMPLETE_TASK_TIMEOUT", "3600"),
+    ("MAX_PARTS_PER_TASK", "10000"),
+    ("MAX_CONCURRENT_UPLOADS", "32"),
+    ("MAX_PENDING_TASKS", "10000"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +82,12 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub shutdown_grace_seconds: u64,
     pub retry_max_delay_seconds: u64,
+    /// Parts a gateway may announce for one task.
+    pub max_parts_per_task: usize,
+    /// Upload bodies streaming in at once (beyond: 503).
+    pub max_concurrent_uploads: usize,
+    /// Unfinished tasks before new uploads get 503.
+    pub max_pending_tasks: u64,
     /// How long a gateway task may wait for its next part before it is dropped.
     pub incomplete_task_timeout: std::time::Duration,
     /// Whether `BIND_HOST` was narrowed to loopback for lack of an API token.
@@ -182,6 +191,12 @@ fn bad(key: &str, value: &str, allowed: &str) -> ConfigError {
     } else {
         ConfigError(format!("{key}={value:?} is not allowed: {allowed}"))
     }
+}
+
+/// A count of 1 or more.
+fn positive(s: &Sources, key: &str) -> Result<u64, ConfigError> {
+    let v: u64 = number(s, key, "a number (1 or more)")?;
+    if v == 0 { Err(bad(key, "0", "1 or more")) } else { Ok(v) }
 }
 
 fn number<T: std::str::FromStr>(s: &Sources, key: &str, allowed: &str) -> Result<T, ConfigError> {
@@ -338,6 +353,9 @@ impl Config {
                     },
                 )?,
             ),
+            max_parts_per_task: positive(s, "MAX_PARTS_PER_TASK")? as usize,
+            max_concurrent_uploads: positive(s, "MAX_CONCURRENT_UPLOADS")? as usize,
+            max_pending_tasks: positive(s, "MAX_PENDING_TASKS")?,
             loopback_only,
         })
     }

@@ -518,3 +518,34 @@ fn a_multipart_upload_with_several_parts_is_one_session() {
     let whole = server.wait_finished(&whole, LONG);
     assert_eq!(task["outputs"][0]["duration_ms"], whole["outputs"][0]["duration_ms"]);
 }
+
+#[test]
+fn upload_limits_answer_503_and_take_nothing() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // No ffmpeg: tasks stay queued, so the pending limit is reached.
+    let env =
+        [("FFMPEG_PATH", "/nonexistent/ffmpeg"), ("MAX_PENDING_TASKS", "2"), ("MAX_CONCURRENT_UPLOADS", "1")];
+    let server = Server::start_unhealthy(dir.path(), &env);
+    std::thread::sleep(Duration::from_millis(500));
+    // One upload holds the only slot while its body trickles in.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(slow, "POST /api/v1/recordings HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n").unwrap();
+    slow.write_all(&[b'x'; 1000]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let rec = std::fs::read(small_recording(dir.path(), "a.guac", [9, 9, 9, 255])).unwrap();
+    let (status, answer) = server.post("/api/v1/recordings", "application/octet-stream", &rec);
+    assert_eq!((status, answer["code"].as_str()), (503, Some("busy")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("MAX_CONCURRENT_UPLOADS"));
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(300));
+    // The slot is free again; two tasks waiting is the pending limit.
+    for _ in 0..2 {
+        let (status, _) = server.post("/api/v1/recordings", "application/octet-stream", &rec);
+        assert_eq!(status, 202);
+    }
+    let (status, answer) = server.post("/api/v1/recordings", "application/octet-stream", &rec);
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("MAX_PENDING_TASKS"), "{answer}");
+    assert_eq!(server.get_json("/api/v1/tasks")["items"].as_array().unwrap().len(), 2);
+}

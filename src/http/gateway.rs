@@ -102,6 +102,7 @@ pub async fn create(
     if !is_safe_id(&session_id) {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "the session id is not a plain identifier"));
     }
+    let _slot = super::admission::admit(&app).map_err(|(status, m)| Refusal::new(status, m))?;
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
@@ -110,8 +111,8 @@ pub async fn create(
     let body = axum::body::to_bytes(request.into_body(), MAX_ANNOUNCEMENT).await.map_err(|e| {
         Refusal::new(StatusCode::BAD_REQUEST, format!("cannot read the body (at most 1 MiB): {e}"))
     })?;
-    let announced =
-        CreateRequest::parse(&session_id, &body).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))?;
+    let announced = CreateRequest::parse(&session_id, &body, app.config.max_parts_per_task)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))?;
     let count = announced.files.len();
     let id = parts::create(&app, &session_id, announced)?;
     tracing::info!(task = %id, session = %session_id, parts = count, gateway = %account, "gateway task created");
@@ -129,6 +130,13 @@ pub async fn upload_part(
     }
     let Ok(index) = index.parse::<usize>() else {
         return part_answer(StatusCode::BAD_REQUEST, "the part index must be a number");
+    };
+    // A part of an announced task is not new work: only the stream count applies.
+    let Ok(_slot) = app.upload_slots.clone().try_acquire_owned() else {
+        return part_answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many uploads at once (MAX_CONCURRENT_UPLOADS)",
+        );
     };
     match receive_part(&app, &task_id, index, request).await {
         Ok(received) => {

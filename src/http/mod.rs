@@ -1,5 +1,6 @@
 //! The HTTP API (axum): routes, one file per resource.
 
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod gateway;

@@ -37,6 +37,7 @@ pub async fn upload(
     request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     check_declared_length(&app, &request)?;
+    let _slot = super::admission::admit(&app).map_err(|(status, m)| ApiError::new(status, "busy", m))?;
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)

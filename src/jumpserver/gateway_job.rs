@@ -31,7 +31,8 @@ impl GatewayJob {
     /// The parts a `Parts` job announced (empty for legacy).
     pub fn files(&self) -> Vec<PartFile> {
         match self {
-            GatewayJob::Parts { meta, .. } => parse_files(meta).unwrap_or_default(),
+            // Whatever was accepted at creation, without a new limit.
+            GatewayJob::Parts { meta, .. } => parse_files(meta, usize::MAX).unwrap_or_default(),
             GatewayJob::Legacy { .. } => Vec::new(),
         }
     }

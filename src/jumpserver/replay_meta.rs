@@ -11,9 +11,6 @@ use serde_json::{Value, json};
 
 use crate::tasks::model::is_safe_id;
 
-/// The most parts one task may declare (Lion cuts a part every 300 MiB).
-pub const MAX_PARTS: usize = 10_000;
-
 /// The encoding hints a gateway sends. The worker records them; the video
 /// keeps the recording's own size (see docs/jumpserver.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,7 +70,8 @@ pub struct CreateRequest {
 }
 
 impl CreateRequest {
-    pub fn parse(session_id: &str, body: &[u8]) -> Result<CreateRequest, String> {
+    /// Parses and checks an announcement of at most `max_parts` parts.
+    pub fn parse(session_id: &str, body: &[u8], max_parts: usize) -> Result<CreateRequest, String> {
         let value: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
         let meta = value.get("meta").cloned().ok_or("the body has no \"meta\"")?;
         if !meta.is_object() {
@@ -85,7 +83,7 @@ impl CreateRequest {
             }
             _ => {}
         }
-        let files = parse_files(&meta)?;
+        let files = parse_files(&meta, max_parts)?;
         let session_date = meta.get("date_start").and_then(Value::as_str).and_then(session_date);
         let config = TaskConfig::parse(value.get("config").unwrap_or(&Value::Null));
         Ok(CreateRequest { config, meta, files, session_date })
@@ -93,10 +91,13 @@ impl CreateRequest {
 }
 
 /// `meta.files[]`, each with a usable name and, when given, a SHA-256 checksum.
-pub fn parse_files(meta: &Value) -> Result<Vec<PartFile>, String> {
+pub fn parse_files(meta: &Value, max_parts: usize) -> Result<Vec<PartFile>, String> {
     let list = meta.get("files").and_then(Value::as_array).ok_or("meta.files must be a list")?;
-    if list.is_empty() || list.len() > MAX_PARTS {
-        return Err(format!("meta.files must list 1 to {MAX_PARTS} parts, not {}", list.len()));
+    if list.is_empty() || list.len() > max_parts {
+        return Err(format!(
+            "meta.files must list 1 to {max_parts} parts (MAX_PARTS_PER_TASK), not {}",
+            list.len()
+        ));
     }
     list.iter().enumerate().map(|(i, f)| part_file(i, f)).collect()
 }
@@ -172,6 +173,13 @@ pub fn rewrite(meta: &Value, videos: &[PartVideo<'_>]) -> Value {
 }
 
 #[cfg(test)]
+impl CreateRequest {
+    fn parse_test(session_id: &str, body: &[u8]) -> Result<CreateRequest, String> {
+        CreateRequest::parse(session_id, body, 10_000)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -202,7 +210,7 @@ mod tests {
 
     #[test]
     fn files_dates_and_checksums_are_read() {
-        let r = CreateRequest::parse("s1", &body(json!({"Width": 0, "Height": 0}))).unwrap();
+        let r = CreateRequest::parse_test("s1", &body(json!({"Width": 0, "Height": 0}))).unwrap();
         assert_eq!(r.files.len(), 2);
         assert_eq!(r.files[0].checksum.as_deref(), Some("ab".repeat(32).as_str()));
         assert_eq!(r.files[1].checksum, None);
@@ -211,13 +219,16 @@ mod tests {
 
     #[test]
     fn bad_requests_say_why() {
-        let bad = |v: Value| CreateRequest::parse("s1", v.to_string().as_bytes()).unwrap_err();
+        let bad = |v: Value| CreateRequest::parse_test("s1", v.to_string().as_bytes()).unwrap_err();
         assert!(bad(json!({"config": {}})).contains("meta"));
         assert!(bad(json!({"meta": {"id": "other", "files": [{"name": "a"}]}})).contains("not the session"));
         assert!(bad(json!({"meta": {"files": []}})).contains("1 to"));
+        let many: Vec<Value> = (0..3).map(|i| json!({"name": format!("p{i}")})).collect();
+        let three = json!({"meta": {"files": many}}).to_string();
+        assert!(CreateRequest::parse("s1", three.as_bytes(), 2).unwrap_err().contains("MAX_PARTS_PER_TASK"));
         assert!(bad(json!({"meta": {"files": [{"name": "../x"}]}})).contains("plain file name"));
         assert!(bad(json!({"meta": {"files": [{"name": "a", "checksum": "xyz"}]}})).contains("SHA-256"));
-        assert!(CreateRequest::parse("s1", b"not json").unwrap_err().contains("not JSON"));
+        assert!(CreateRequest::parse_test("s1", b"not json").unwrap_err().contains("not JSON"));
     }
 
     #[test]
@@ -229,7 +240,7 @@ mod tests {
 
     #[test]
     fn rewrite_names_the_mp4s_with_their_sizes_and_spans() {
-        let r = CreateRequest::parse("s1", &body(json!({}))).unwrap();
+        let r = CreateRequest::parse_test("s1", &body(json!({}))).unwrap();
         let videos = [
             PartVideo { name: "s1.0.part.mp4", size: 700, duration_ms: 3990, checksum: "c0" },
             PartVideo { name: "s1.1.part.mp4", size: 300, duration_ms: 1000, checksum: "c1" },

@@ -34,6 +34,8 @@ pub struct App {
     pub core: CoreState,
     /// Gateway tasks with a part streaming in now.
     pub parts: crate::tasks::parts::Receiving,
+    /// One permit per upload streaming in (`MAX_CONCURRENT_UPLOADS`).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {

@@ -31,6 +31,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
     let store = Store::open(&config.data_dir.join("tasks.db"))?;
     let storage = LocalStorage::new(&config.local_storage_dir)
         .map_err(|e| anyhow::anyhow!("LOCAL_STORAGE_DIR: {e}"))?;
+    let upload_slots = crate::http::admission::slots(config.max_concurrent_uploads);
     let app = Arc::new(App {
         config,
         store,
@@ -43,6 +44,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         shutdown: CancellationToken::new(),
         core: app::CoreState::default(),
         parts: Default::default(),
+        upload_slots,
     });
     Ok(app)
 }
