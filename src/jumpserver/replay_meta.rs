@@ -195,11 +195,11 @@ mod tests {
 
     #[test]
     fn go_field_names_and_snake_case_both_parse() {
-        let go = CreateRequest::parse(
+        let go = CreateRequest::parse_test(
             "s1",
             &body(json!({"MaxFrame": 0, "Width": 1920, "Height": 1080, "Bitrate": 1})),
         );
-        let snake = CreateRequest::parse(
+        let snake = CreateRequest::parse_test(
             "s1",
             &body(json!({"max_frame": 0, "width": "1920", "height": 1080, "bitrate": 1})),
         );
