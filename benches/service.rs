@@ -1,6 +1,8 @@
 //! Service benchmark: ingest throughput and memory for a 2 GiB upload on
-//! loopback, and end-to-end tasks per minute for the samples with the
-//! default worker count. A report, not a test:
+//! loopback, then a load run: every sample three times, uploaded at once,
+//! with the default worker count, while the health endpoint is probed every
+//! 100 ms (uploads/s, tasks/min, health p50/p99, peak RSS). A report, not a
+//! test:
 //!
 //!     cargo bench --bench service
 //!
@@ -26,18 +28,27 @@ fn main() {
     println!(
         "ingest: {upload_mib} MiB on loopback at {mb_s:.0} MB/s; service RSS {rss_before} MB before, peak {rss_after} MB after"
     );
-    let (tasks, minutes, session_s) = throughput(port, &samples);
+    let load = throughput(port, server.id(), &samples);
+    let (tasks, minutes) = (load.tasks, load.minutes);
     println!(
-        "end to end: {tasks} tasks (samples) in {minutes:.2} min = {:.1} tasks/min, {:.0}x real time ({:.0} s of sessions)",
+        "end to end: {tasks} tasks (samples, uploaded at once) in {minutes:.2} min = {:.1} tasks/min, {:.0}x real time ({:.0} s of sessions)",
         tasks as f64 / minutes,
-        session_s / (minutes * 60.0),
-        session_s
+        load.session_s / (minutes * 60.0),
+        load.session_s
+    );
+    println!(
+        "under load: {:.1} uploads/s accepted; health p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; service peak RSS {} MB",
+        load.uploads_per_s, load.health_p50_ms, load.health_p99_ms, load.health_max_ms, load.rss_peak_mb
     );
     let _ = server.kill();
     let _ = server.wait();
     let json = format!(
-        "{{\"upload_mib\":{upload_mib},\"ingest_mb_s\":{mb_s:.1},\"rss_before_mb\":{rss_before},\"rss_peak_mb\":{rss_after},\"tasks\":{tasks},\"minutes\":{minutes:.3},\"tasks_per_min\":{:.2}}}\n",
-        tasks as f64 / minutes
+        "{{\"upload_mib\":{upload_mib},\"ingest_mb_s\":{mb_s:.1},\"rss_before_mb\":{rss_before},\"rss_peak_mb\":{rss_after},\"tasks\":{tasks},\"minutes\":{minutes:.3},\"tasks_per_min\":{:.2},\"uploads_per_s\":{:.2},\"health_p50_ms\":{:.2},\"health_p99_ms\":{:.2},\"rss_peak_after_load_mb\":{}}}\n",
+        tasks as f64 / minutes,
+        load.uploads_per_s,
+        load.health_p50_ms,
+        load.health_p99_ms,
+        load.rss_peak_mb
     );
     let out = target_dir().join("bench");
     let _ = std::fs::create_dir_all(&out);
@@ -133,37 +144,41 @@ fn ingest(port: u16, pid: u32, mib: u64) -> (f64, u64, u64) {
     (total as f64 / 1e6 / secs, before, peak)
 }
 
-/// Uploads every sample three times at once; waits for all to finish.
-fn throughput(port: u16, samples: &Path) -> (usize, f64, f64) {
+/// What the load run measured.
+struct Load {
+    tasks: usize,
+    minutes: f64,
+    session_s: f64,
+    uploads_per_s: f64,
+    health_p50_ms: f64,
+    health_p99_ms: f64,
+    health_max_ms: f64,
+    rss_peak_mb: u64,
+}
+
+/// Uploads every sample three times, all at once from parallel clients,
+/// while a prober asks for the health every 100 ms; waits for all tasks.
+fn throughput(port: u16, pid: u32, samples: &Path) -> Load {
     let files = ["rdp-1280x800-2min-pngjpeg.guac", "vnc-1280x800-3min.guac"];
     let spans = [98.9, 180.0];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        std::thread::spawn(move || probe_health(port, &stop))
+    };
     let started = Instant::now();
-    let mut ids = Vec::new();
+    let mut uploads = Vec::new();
     let mut session_s = 0.0;
     for round in 0..3 {
         for (file, span) in files.iter().zip(spans) {
             let body = std::fs::read(samples.join(file)).expect("sample present (VW_SAMPLES)");
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            write!(
-                c,
-                "POST /api/v1/recordings?session_id=bench-{round}-{} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                &file[..3],
-                body.len()
-            )
-            .unwrap();
-            c.write_all(&body).unwrap();
-            let mut answer = String::new();
-            let _ = c.read_to_string(&mut answer);
-            let id = answer
-                .split("\"id\":\"")
-                .nth(1)
-                .and_then(|s| s.split('"').next())
-                .expect("a task id")
-                .to_string();
-            ids.push(id);
+            let sid = format!("bench-{round}-{}", &file[..3]);
+            uploads.push(std::thread::spawn(move || upload(port, &sid, &body)));
             session_s += span;
         }
     }
+    let ids: Vec<String> = uploads.into_iter().map(|u| u.join().expect("upload thread")).collect();
+    let uploads_per_s = ids.len() as f64 / started.elapsed().as_secs_f64();
     for id in &ids {
         loop {
             let task = get(port, &format!("/api/v1/tasks/{id}"));
@@ -174,5 +189,47 @@ fn throughput(port: u16, samples: &Path) -> (usize, f64, f64) {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    (ids.len(), started.elapsed().as_secs_f64() / 60.0, session_s)
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut latencies = prober.join().expect("prober");
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Load {
+        tasks: ids.len(),
+        minutes,
+        session_s,
+        uploads_per_s,
+        health_p50_ms: pick(0.5),
+        health_p99_ms: pick(0.99),
+        health_max_ms: pick(1.0),
+        rss_peak_mb: rss_mb(pid, "VmHWM:"),
+    }
+}
+
+fn upload(port: u16, sid: &str, body: &[u8]) -> String {
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        c,
+        "POST /api/v1/recordings?session_id={sid} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    c.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer.split("\"id\":\"").nth(1).and_then(|s| s.split('"').next()).expect("a task id").to_string()
+}
+
+/// Health latencies in ms, one probe every 100 ms until `stop`.
+fn probe_health(port: u16, stop: &std::sync::atomic::AtomicBool) -> Vec<f64> {
+    let mut out = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = Instant::now();
+        let answer = get(port, "/video-worker/health/");
+        if answer.starts_with("HTTP/1.1 200") {
+            out.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    out
 }

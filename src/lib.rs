@@ -20,7 +20,7 @@ pub mod engine;
 pub mod guac;
 #[cfg(feature = "service")]
 pub mod http;
-#[cfg(feature = "service")]
+pub mod ids;
 pub mod jumpserver;
 pub mod playback;
 pub mod render;

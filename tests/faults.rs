@@ -1,5 +1,6 @@
 //! Fault injection: the real binary is killed with `kill -9` at many points
-//! (while receiving parts, converting, storing in core, telling core) and
+//! (while converting, storing in core, telling core, and with a part half
+//! received) and
 //! restarted each time; in the end every recording the worker accepted is
 //! stored exactly once under each of its names, core knows of it, and
 //! `DATA_DIR` holds nothing orphaned.
@@ -82,6 +83,7 @@ fn kill_9_anywhere_loses_nothing_and_duplicates_nothing() {
         server.restart();
     }
     wait_accepting(&server);
+    kill_while_a_part_streams_in(&mut server, &lion_key, dir.path());
     eprintln!("{} sessions accepted across 8 kill -9 restarts: {:?}", accepted.len(), accepted.keys());
     assert!(accepted.len() >= 4, "most rounds accept something: {accepted:?}");
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -101,6 +103,26 @@ fn kill_9_anywhere_loses_nothing_and_duplicates_nothing() {
     check_stored_once(&core, &accepted);
     wait_all_finished(&server);
     check_no_orphans(dir.path(), &server);
+}
+
+/// A kill in the middle of a part: the half-received task is gone after the
+/// restart (the gateway got an error and stores the recording itself).
+fn kill_while_a_part_streams_in(server: &mut Server, key: &(String, String), data: &Path) {
+    use std::io::Write;
+    let mut lion = Lion::new(key.clone(), server.port);
+    let files = vec![("cut.0.part.gz".to_string(), gzip(&recording(7, 200)))];
+    let id = lion.create_task("sess-cut", 0, 0, &files, true).json()["id"].as_str().unwrap().to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let head = format!(
+        "POST /api/v2/replay/sessions/{id}/task/upload/0 HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.0.part.gz\"\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&vec![7u8; 300_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill9();
+    server.restart();
+    wait_accepting(server);
+    assert!(!data.join("tasks").join(&id).exists(), "a half-received task survived the restart");
 }
 
 /// Every accepted session has exactly its part MP4s and its index in core,

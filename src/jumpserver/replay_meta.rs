@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::tasks::model::is_safe_id;
+use crate::ids::is_safe_id;
 
 /// The encoding hints a gateway sends. The worker records them; the video
 /// keeps the recording's own size (see docs/jumpserver.md).
