@@ -14,6 +14,13 @@ trap 'rm -rf "$scratch"' EXIT
 for target in parser player gateway_json gateway_form; do
   mkdir -p "$scratch/$target"
   echo "fuzz: $target for ${seconds}s"
-  cargo fuzz run --release "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 2>&1 | tail -n 12
+  log="$scratch/$target.log"
+  if ! cargo fuzz run --release "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 >"$log" 2>&1; then
+    # A finding: show the failure itself (the input is in fuzz/artifacts/<target>/).
+    grep -m 3 -A 12 -E "panicked|ERROR: libFuzzer|deadly signal" "$log" || true
+    tail -n 30 "$log"
+    exit 1
+  fi
+  tail -n 12 "$log"
 done

@@ -217,8 +217,9 @@ fn a_worker_that_cannot_reach_core_accepts_nothing() {
     let health = server.get_json("/video-worker/health/");
     assert_eq!(
         (health["status"].as_str(), health["core"]["accepting_gateways"].as_bool()),
-        (Some("ok"), Some(false))
+        (Some("degraded"), Some(false))
     );
+    assert!(health["degraded"][0].as_str().unwrap().starts_with("core:"), "{health}");
     assert!(health["core"]["refusing_because"].is_string(), "{health}");
 }
 
@@ -355,6 +356,9 @@ fn a_core_outage_during_storing_recovers_without_loss_or_duplicates() {
     core.wait("the failed upload reported", |c| {
         c.lifecycle.iter().any(|(s, b)| s == sid && b["event"] == "replay_upload_failure")
     });
+    let health = server.get_json("/video-worker/health/");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(health["degraded"].to_string().contains("storage:"), "{health}");
     // Storage back, session updates still failing: the files go up once...
     core.with(|c| c.fail_replays = false);
     core.wait("the three files", |c| c.replays.len() == 3);
@@ -376,4 +380,5 @@ fn a_core_outage_during_storing_recovers_without_loss_or_duplicates() {
     )
     .unwrap();
     assert!(log.contains("cannot mark the replay in core"), "{log}");
+    assert_eq!(server.get_json("/video-worker/health/")["status"], "ok", "drained: healthy again");
 }

@@ -1,6 +1,7 @@
-//! `GET /video-worker/health/`: 200 while the worker can work, 503 when it
-//! cannot (data directory not writable, ffmpeg missing). Cheap enough to
-//! answer fast while conversions saturate the CPU.
+//! `GET /video-worker/health/`: 200 while the worker can work ("ok", or
+//! "degraded" with the reasons while core or the storage is out and work
+//! waits), 503 when it cannot (data directory not writable, ffmpeg
+//! missing). Cheap enough to answer fast while conversions saturate the CPU.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,8 +23,15 @@ pub async fn health(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json
         .and_then(|c| c.into_iter().find(|(s, _)| *s == TaskState::Queued))
         .map_or(0, |(_, n)| n);
     let ok = writable && ffmpeg;
+    let degraded = degraded_because(&app);
+    let status = match (ok, degraded.is_empty()) {
+        (false, _) => "unavailable",
+        (true, false) => "degraded",
+        (true, true) => "ok",
+    };
     let body = serde_json::json!({
-        "status": if ok { "ok" } else { "unavailable" },
+        "status": status,
+        "degraded": degraded,
         "version": env!("CARGO_PKG_VERSION"),
         "name": app.config.name,
         "uptime_seconds": app.started.elapsed().as_secs(),
@@ -48,6 +56,19 @@ pub async fn health(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json
         });
     }
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+/// What an outage outside the worker is holding up: work waits and
+/// drains when it returns, so the worker stays healthy (200), but says so.
+fn degraded_because(app: &App) -> Vec<String> {
+    let mut why = Vec::new();
+    if app.config.core_host.is_some() && !app.core.connected.load(Ordering::Relaxed) {
+        why.push(format!("core: {}", app.core.last_error().unwrap_or_else(|| "not connected yet".into())));
+    }
+    if let Some(e) = app.storage_error() {
+        why.push(format!("storage: {e}"));
+    }
+    why
 }
 
 fn data_dir_writable(app: &App) -> bool {

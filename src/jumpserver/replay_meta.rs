@@ -123,12 +123,18 @@ fn part_file(i: usize, f: &Value) -> Result<PartFile, String> {
 /// core files replays by `date_start` in UTC.
 pub fn session_date(text: &str) -> Option<String> {
     let t = chrono::DateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S %z").ok()?;
-    Some(t.with_timezone(&chrono::Utc).format("%Y-%m-%d").to_string())
+    let date = t.with_timezone(&chrono::Utc).format("%Y-%m-%d").to_string();
+    // Years outside 0000-9999 format with a sign or more digits: not a key.
+    is_plain_date(&date).then_some(date)
 }
 
 /// Whether a legacy `session_date` field is a plain `YYYY-MM-DD`.
 pub fn is_plain_date(text: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() && text.len() == 10
+    let b = text.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    // chrono's %Y alone would also take "+2024-01-01" or longer years.
+    shape && chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
 }
 
 /// The MP4 of part `index`: `<sid>.<n>.part.gz` becomes `<sid>.<n>.part.mp4`.
@@ -260,5 +266,8 @@ mod tests {
         assert!(is_plain_date("2024-05-01"));
         assert!(!is_plain_date("2024-5-1"));
         assert!(!is_plain_date("../../etc"));
+        assert!(!is_plain_date("+024-01-01"), "found by fuzzing: chrono takes a sign");
+        assert!(!is_plain_date("2024-02-30"));
+        assert_eq!(session_date("99999-01-01 00:00:00 +0000"), None);
     }
 }

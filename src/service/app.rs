@@ -36,11 +36,22 @@ pub struct App {
     pub parts: crate::tasks::parts::Receiving,
     /// One permit per upload streaming in (`MAX_CONCURRENT_UPLOADS`).
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// The last storage failure, until a store succeeds (health: degraded).
+    pub storage_error: std::sync::Mutex<Option<String>>,
 }
 
 impl App {
     pub fn task_dir(&self, id: &str) -> PathBuf {
         self.config.tasks_dir().join(id)
+    }
+
+    /// Records how the last attempt to store went.
+    pub fn set_storage_error(&self, e: Option<String>) {
+        *self.storage_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+
+    pub fn storage_error(&self) -> Option<String> {
+        self.storage_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn busy_workers(&self) -> usize {

@@ -45,6 +45,7 @@ pub fn open(config: Config) -> anyhow::Result<Arc<App>> {
         core: app::CoreState::default(),
         parts: Default::default(),
         upload_slots,
+        storage_error: Default::default(),
     });
     Ok(app)
 }

@@ -416,11 +416,13 @@ async fn store_all(
         match storage.put_file(&output.key, &file).await {
             Ok(stored) => metrics::counter!("video_worker_bytes_out_total").increment(stored.size),
             Err(e) => {
+                app.set_storage_error(Some(e.to_string()));
                 report_upload_failure(dir, report, &e.to_string()).await;
                 return Err(Failure::transient(e.to_string()));
             }
         }
     }
+    app.set_storage_error(None);
     let total: u64 = produced.outputs.iter().map(|o| o.size).sum();
     log.line(format!(
         "stored {} file(s), {total} bytes, in {:.2} s",
