@@ -38,6 +38,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("VIDEO_PRESET", "veryfast"),
     ("VIDEO_FPS", "25"),
     ("VIDEO_MAX_SIZE", ""),
+    ("FFMPEG_STALL_SECONDS", "300"),
     ("MAX_UPLOAD_SIZE", "20G"),
     ("SHUTDOWN_GRACE_SECONDS", "30"),
     ("RETRY_MAX_DELAY_SECONDS", "600"),
@@ -295,6 +296,7 @@ impl Config {
                 Some(v) => Some(parse_size(&v).map_err(|why| bad("VIDEO_MAX_SIZE", &v, &why))?),
                 None => None,
             },
+            stall_timeout: Some(std::time::Duration::from_secs(positive(s, "FFMPEG_STALL_SECONDS")?)),
             ..EncodeSettings::default()
         };
         encode.validate().map_err(|why| ConfigError(format!("encoder settings (VIDEO_*): {why}")))?;

@@ -549,3 +549,22 @@ fn upload_limits_answer_503_and_take_nothing() {
     assert!(answer["message"].as_str().unwrap().contains("MAX_PENDING_TASKS"), "{answer}");
     assert_eq!(server.get_json("/api/v1/tasks")["items"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_hung_ffmpeg_is_stopped_and_the_task_retried() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // An "ffmpeg" that answers -version, then takes nothing and never exits.
+    let hung = dir.path().join("hung-ffmpeg");
+    std::fs::write(&hung, "#!/bin/sh\n[ \"$1\" = -version ] && exit 0\nexec sleep 600\n").unwrap();
+    std::fs::set_permissions(&hung, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut server =
+        Server::start(dir.path(), &[("FFMPEG_PATH", hung.to_str().unwrap()), ("FFMPEG_STALL_SECONDS", "1")]);
+    let id = server.upload_raw(&sample(common::VNC), "hung");
+    let task =
+        server.wait_for(&id, LONG, |t| t["last_error"].as_str().is_some_and(|e| e.contains("no progress")));
+    assert!(!matches!(task["state"].as_str(), Some("done" | "failed")), "retried, not failed: {task}");
+    server.restart_with("FFMPEG_PATH", "ffmpeg");
+    let task = server.wait_finished(&id, LONG);
+    assert_eq!(task["state"], "done", "{task}");
+}

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use super::mkv;
 use super::settings::EncodeSettings;
+use super::watchdog::Watchdog;
 
 /// Most of ffmpeg's stderr kept for the log (its tail, if longer).
 const MAX_STDERR: usize = 256 * 1024;
@@ -28,6 +29,8 @@ pub enum EncodeError {
     Failed { status: String, tail: String },
     #[error("writing frames to ffmpeg failed: {0}")]
     Pipe(io::Error),
+    #[error("ffmpeg made no progress for {0} s and was stopped (FFMPEG_STALL_SECONDS)")]
+    Stalled(u64),
 }
 
 /// The arguments for encoding a Matroska I420 stream on stdin to `output`.
@@ -161,6 +164,10 @@ impl StderrLog {
 /// Waits for ffmpeg; a non-zero exit becomes an error carrying its stderr.
 pub fn wait(mut child: Child, log: StderrLog) -> Result<String, EncodeError> {
     let status = child.wait().map_err(EncodeError::Pipe)?;
+    exited(status, log)
+}
+
+fn exited(status: std::process::ExitStatus, log: StderrLog) -> Result<String, EncodeError> {
     let stderr = log.finish();
     if status.success() {
         Ok(stderr)
@@ -183,6 +190,8 @@ pub struct FrameEncoder {
     child: Child,
     stdin: BufWriter<ChildStdin>,
     log: StderrLog,
+    watchdog: Watchdog,
+    stall_limit: Option<std::time::Duration>,
 }
 
 impl FrameEncoder {
@@ -196,7 +205,14 @@ impl FrameEncoder {
         tracing::debug!(ffmpeg = %settings.ffmpeg.display(), args = %args.join(" "), "starting ffmpeg");
         let (mut child, log) = spawn(&settings.ffmpeg, &args, Stdio::piped())?;
         let stdin = child.stdin.take().expect("stdin is piped");
-        let mut encoder = FrameEncoder { child, stdin: BufWriter::with_capacity(1 << 20, stdin), log };
+        let watchdog = Watchdog::start(child.id(), settings.stall_timeout);
+        let mut encoder = FrameEncoder {
+            child,
+            stdin: BufWriter::with_capacity(1 << 20, stdin),
+            log,
+            watchdog,
+            stall_limit: settings.stall_timeout,
+        };
         if let Err(e) = mkv::write_header(&mut encoder.stdin, input.0, input.1, b"I420") {
             return Err(encoder.fail(e));
         }
@@ -205,7 +221,9 @@ impl FrameEncoder {
 
     /// Writes one I420 frame shown from `ms` on.
     pub fn write_frame(&mut self, ms: u64, i420: &[u8]) -> Result<(), io::Error> {
-        mkv::write_frame(&mut self.stdin, ms, i420)
+        mkv::write_frame(&mut self.stdin, ms, i420)?;
+        self.watchdog.progress();
+        Ok(())
     }
 
     /// Closes stdin and waits; returns ffmpeg's stderr.
@@ -214,20 +232,30 @@ impl FrameEncoder {
             return Err(self.fail(e));
         }
         drop(self.stdin);
-        wait(self.child, self.log)
+        self.watchdog.progress();
+        let mut watchdog = self.watchdog;
+        let status = self.child.wait().map_err(EncodeError::Pipe);
+        let stalled = watchdog.stop();
+        match (stalled, self.stall_limit) {
+            (true, Some(limit)) => Err(EncodeError::Stalled(limit.as_secs())),
+            _ => exited(status?, self.log),
+        }
     }
 
     /// After a write error: the real cause is usually ffmpeg having exited.
     pub fn fail(mut self, e: io::Error) -> EncodeError {
+        let stalled = self.watchdog.stop();
         let _ = self.child.kill();
-        match wait(self.child, self.log) {
-            Err(failed) => failed,
-            Ok(_) => EncodeError::Pipe(e),
+        match (stalled, self.stall_limit, wait(self.child, self.log)) {
+            (true, Some(limit), _) => EncodeError::Stalled(limit.as_secs()),
+            (_, _, Err(failed)) => failed,
+            (_, _, Ok(_)) => EncodeError::Pipe(e),
         }
     }
 
     /// Stops ffmpeg without waiting for a result (on errors elsewhere).
     pub fn abort(mut self) {
+        self.watchdog.stop();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

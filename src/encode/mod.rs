@@ -5,6 +5,7 @@ pub mod mkv;
 pub mod rusage;
 pub mod settings;
 pub mod timeline;
+pub mod watchdog;
 pub mod yuv;
 
 pub use ffmpeg::EncodeError;

@@ -20,6 +20,9 @@ pub struct EncodeSettings {
     pub max_size: Option<(u32, u32)>,
     /// Longest stretch of session time between keyframes, in seconds.
     pub keyframe_seconds: u32,
+    /// ffmpeg is stopped when it takes no frame and does not exit for this
+    /// long; `None` waits forever.
+    pub stall_timeout: Option<std::time::Duration>,
 }
 
 impl Default for EncodeSettings {
@@ -31,6 +34,7 @@ impl Default for EncodeSettings {
             fps: 25,
             max_size: None,
             keyframe_seconds: 5,
+            stall_timeout: Some(std::time::Duration::from_secs(300)),
         }
     }
 }

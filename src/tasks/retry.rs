@@ -28,7 +28,7 @@ pub fn classify(e: &ConvertError) -> Kind {
             PlaybackError::Sink(_) => Kind::Transient,
         },
         ConvertError::Encode(EncodeError::Missing(_) | EncodeError::Spawn { .. })
-        | ConvertError::Encode(EncodeError::Failed { .. } | EncodeError::Pipe(_))
+        | ConvertError::Encode(EncodeError::Failed { .. } | EncodeError::Pipe(_) | EncodeError::Stalled(_))
         | ConvertError::Output { .. } => Kind::Transient,
         ConvertError::Settings(_) => Kind::Permanent,
     }
