@@ -228,7 +228,9 @@ fn an_unconvertible_recording_is_stored_as_the_gateway_would_and_flagged() {
     let core = FakeCore::start(true);
     core.with(|c| c.storage = Some(json!({"TYPE": "sftp", "SFTP_HOST": "10.0.0.1"})));
     let dir = tempfile::tempdir().unwrap();
-    let server = ready_worker(dir.path(), &core, "vw-fallback", &[]);
+    // Sealed at rest: the originals must come out of the seal byte for byte.
+    let key = ("VIDEO_WORKER_SECRET_KEY", "0123456789abcdef0123456789ABCDEF");
+    let server = ready_worker(dir.path(), &core, "vw-fallback", &[key]);
     let mut lion = Lion::new(core.register_component("lion-fallback"), server.port);
     let sid = "sess-garbage";
     let files = vec![part(sid, 0, b"this is not a guacamole recording at all, just text\n")];

@@ -103,3 +103,25 @@ fn an_altered_sealed_body_is_refused_and_leaves_nothing() {
     assert_eq!(status, 400, "a cut-off sealed body");
     assert_eq!(std::fs::read_dir(dir.path().join("tasks")).unwrap().count(), 0, "nothing half-accepted");
 }
+
+#[test]
+fn session_metadata_is_sealed_in_the_task_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("VIDEO_WORKER_SECRET_KEY", KEY)]);
+    let body = std::fs::read(recording(dir.path())).unwrap();
+    // {"user":"alice-9f3k","asset":"db-prod-7"}
+    let query = "metadata=%7B%22user%22%3A%22alice-9f3k%22%2C%22asset%22%3A%22db-prod-7%22%7D";
+    let (status, task) =
+        server.post(&format!("/api/v1/recordings?{query}"), "application/octet-stream", &body);
+    assert_eq!(status, 202, "{task}");
+    assert_eq!(task["metadata"]["user"], "alice-9f3k", "the API shows it opened");
+    let id = task["id"].as_str().unwrap();
+    assert_eq!(server.get_json(&format!("/api/v1/tasks/{id}"))["metadata"]["asset"], "db-prod-7");
+    for file in ["tasks.db", "tasks.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !contains(&bytes, b"alice-9f3k") && !contains(&bytes, b"db-prod-7"),
+            "{file} holds it in clear"
+        );
+    }
+}

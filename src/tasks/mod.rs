@@ -11,6 +11,7 @@ pub mod pool;
 pub mod postprocess;
 pub mod process;
 pub mod retry;
+pub mod sealed_metadata;
 pub mod spool;
 pub mod store;
 pub mod tasklog;

@@ -301,17 +301,26 @@ async fn keep_originals(
     Ok(Produced { outputs, fallback: Some(why.message) })
 }
 
-/// Puts an original file in the output directory under its stored name:
-/// a hard link (no copy), or a gzip of it for a legacy raw recording.
+/// Puts an original file in the output directory under its stored name, as
+/// the gateway had it: unsealed, gzipped when a legacy recording came raw,
+/// else a hard link (no copy).
 fn place_original(o: &Original, out_dir: &Path) -> std::io::Result<Output> {
     let dest = out_dir.join(&o.name);
     let _ = std::fs::remove_file(&dest);
-    if o.gzip {
-        let mut input = std::fs::File::open(&o.source)?;
-        let mut gz =
-            flate2::write::GzEncoder::new(std::fs::File::create(&dest)?, flate2::Compression::default());
-        std::io::copy(&mut input, &mut gz)?;
-        gz.finish()?.sync_all()?;
+    let sealed = crate::seal::installed().is_some();
+    if o.gzip || sealed {
+        let mut input = crate::guac::input::open_plain(&o.source)?;
+        let out = std::fs::File::create(&dest)?;
+        let out = if o.gzip {
+            let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            std::io::copy(&mut input, &mut gz)?;
+            gz.finish()?
+        } else {
+            let mut out = out;
+            std::io::copy(&mut input, &mut out)?;
+            out
+        };
+        out.sync_all()?;
     } else if std::fs::hard_link(&o.source, &dest).is_err() {
         std::fs::copy(&o.source, &dest)?;
     }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Output, Source, State, Task, now_ms};
+use super::sealed_metadata;
 
 #[derive(Debug, thiserror::Error)]
 #[error("task store: {0}")]
@@ -64,7 +65,7 @@ fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
         input_parts: r.get(10)?,
         input_bytes: r.get::<_, i64>(11)? as u64,
         outputs: serde_json::from_str(&outputs).unwrap_or_default(),
-        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        metadata: sealed_metadata::from_store(&metadata),
         source: Source::parse(&source),
         source_path: r.get(15)?,
         session_date: r.get(16)?,
@@ -112,7 +113,7 @@ impl Store {
                 t.input_parts,
                 t.input_bytes as i64,
                 serde_json::to_string(&t.outputs).unwrap_or_else(|_| "[]".into()),
-                t.metadata.to_string(),
+                sealed_metadata::to_store(&t.metadata),
                 t.source.as_str(),
                 t.source_path,
                 t.session_date,
@@ -205,7 +206,7 @@ impl Store {
         self.update(
             "UPDATE tasks SET state = 'queued', session_id = ?2, input_parts = ?3, input_bytes = ?4, \
              updated_at = ?5, metadata = COALESCE(?6, metadata) WHERE id = ?1",
-            params![id, session_id, parts, bytes as i64, now_ms(), metadata.map(|m| m.to_string())],
+            params![id, session_id, parts, bytes as i64, now_ms(), metadata.map(sealed_metadata::to_store)],
         )
     }
 
