@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::fake_core::{FakeCore, TOKEN};
+use common::fake_core::{FakeCore, TOKEN, wait_accepting};
 use common::lion::{Lion, gzip};
 use common::server::Server;
 use common::{Rec, sample};
@@ -26,14 +26,6 @@ fn recording(seed: u8, frames: i32) -> Vec<u8> {
             .sync(1100 + i64::from(i) * 40);
     }
     rec.bytes()
-}
-
-fn wait_accepting(server: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.get_json("/video-worker/health/")["core"]["accepting_gateways"] != true {
-        assert!(Instant::now() < deadline, "never ready\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -10,31 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::fake_core::{FakeCore, TOKEN};
+use common::fake_core::{FakeCore, ready_worker};
 use common::lion::{Auth, Lion, gzip, sha256_hex};
 use common::server::Server;
 use common::{Rec, probe, sample};
-
-/// A worker registered with `core` that knows its replay storage.
-fn ready_worker(data: &Path, core: &FakeCore, name: &str, extra: &[(&str, &str)]) -> Server {
-    let mut env = vec![("CORE_HOST", core.url.as_str()), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)];
-    env.extend_from_slice(extra);
-    let server = Server::start(data, &env);
-    wait_ready(&server);
-    server
-}
-
-fn wait_ready(server: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let h = server.get_json("/video-worker/health/");
-        if h["core"]["accepting_gateways"] == true {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the worker never got ready: {h}\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A short recording that plays on its own, different for each `seed`.
 fn small_recording(seed: u8, frames: i32) -> Vec<u8> {
@@ -49,24 +28,6 @@ fn small_recording(seed: u8, frames: i32) -> Vec<u8> {
 
 fn part(sid: &str, n: usize, raw: &[u8]) -> (String, Vec<u8>) {
     (format!("{sid}.{n}.part.gz"), gzip(raw))
-}
-
-/// Waits until core was told `has_replay` for `sid`, and returns the PATCH.
-fn wait_has_replay(core: &FakeCore, server: &Server, sid: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let found = core.with(|c| {
-            c.session_patches
-                .iter()
-                .find(|(s, b)| s == sid && b["has_replay"] == true)
-                .map(|(_, b)| b.clone())
-        });
-        if let Some(patch) = found {
-            return patch;
-        }
-        assert!(Instant::now() < deadline, "core never heard of the replay of {sid}\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn events_of(core: &FakeCore, sid: &str) -> Vec<String> {
@@ -99,7 +60,7 @@ fn lion_parts_become_mp4s_in_core_and_the_session_is_marked() {
     ];
     let task = lion.upload_session(sid, &files).expect("the worker accepts Lion's upload");
     assert!(!task.is_empty());
-    let patch = wait_has_replay(&core, &server, sid);
+    let patch = core.wait_has_replay(&server, sid);
     let out = tempfile::tempdir().unwrap();
     core.with(|c| {
         assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
@@ -235,7 +196,7 @@ fn an_unconvertible_recording_is_stored_as_the_gateway_would_and_flagged() {
     let sid = "sess-garbage";
     let files = vec![part(sid, 0, b"this is not a guacamole recording at all, just text\n")];
     lion.upload_session(sid, &files).unwrap();
-    let patch = wait_has_replay(&core, &server, sid);
+    let patch = core.wait_has_replay(&server, sid);
     core.wait("the error reason", |c| {
         c.session_patches.iter().any(|(s, b)| s == sid && b["error_reason"] == "replay_convert_failed")
     });
@@ -285,7 +246,7 @@ fn legacy_lions_log_in_keep_their_socket_and_get_one_mp4() {
     for k in ["id", "root_dir", "date_created", "replay_mp4_path", "replay_path", "status", "error"] {
         assert!(!t[k].is_null(), "the legacy task has {k}: {t}");
     }
-    let patch = wait_has_replay(&core, &server, sid);
+    let patch = core.wait_has_replay(&server, sid);
     // Lion ≥ 3.10.8: ProfileAuth, gzipped file, no cookie.
     let mut newer = Lion::new(core.register_component("lion-3-10-8"), server.port);
     let sid2 = "sess-legacy-new";
@@ -293,7 +254,7 @@ fn legacy_lions_log_in_keep_their_socket_and_get_one_mp4() {
     let fields2 = [("component_type", "lion"), ("file_type", ".gz"), ("session_id", sid2)];
     let b = newer.legacy_create(sid2, &fields2, &format!("{sid2}.replay.gz"), &gz, Auth::Profile);
     assert_eq!(b.status, 200, "{}", String::from_utf8_lossy(&b.body));
-    wait_has_replay(&core, &server, sid2);
+    core.wait_has_replay(&server, sid2);
     // Without the cookie, a real-path signature proves nothing to core.
     let mut stranger = Lion::new(core.register_component("lion-stranger"), server.port);
     let c = stranger.legacy_create("sess-x", &fields2, "x.replay.gz", &gz, Auth::RealPath);
@@ -367,7 +328,7 @@ fn a_core_outage_during_storing_recovers_without_loss_or_duplicates() {
     std::thread::sleep(Duration::from_secs(4));
     // ...and retries of the session update do not send them again.
     core.with(|c| c.fail_patches = false);
-    wait_has_replay(&core, &server, sid);
+    core.wait_has_replay(&server, sid);
     core.with(|c| {
         let mut names: Vec<&str> = c.replays.iter().map(|r| r.name.as_str()).collect();
         names.sort();

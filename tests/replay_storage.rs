@@ -5,48 +5,14 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::fake_core::{FakeCore, TOKEN};
+use common::fake_core::{FakeCore, ready_worker};
 use common::lion::{Lion, gzip};
-use common::server::Server;
 use common::storage_servers::{AzureServer, FaultProxy, S3Server};
 use common::{probe, sample};
-
-fn ready_worker(data: &Path, core: &FakeCore, name: &str) -> Server {
-    let env = [("CORE_HOST", core.url.as_str()), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)];
-    let server = Server::start(data, &env);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let h = server.get_json("/video-worker/health/");
-        if h["core"]["connected"] == true && h["core"]["replay_storage"].is_string() {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "the worker never got ready: {h}\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_has_replay(core: &FakeCore, server: &Server, sid: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let found = core.with(|c| {
-            c.session_patches
-                .iter()
-                .find(|(s, b)| s == sid && b["has_replay"] == true)
-                .map(|(_, b)| b.clone())
-        });
-        if let Some(patch) = found {
-            return patch;
-        }
-        assert!(Instant::now() < deadline, "core never heard of the replay of {sid}\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The keys stored for `sid` and the MP4 checked with ffprobe.
 fn check_stored(objects: &[(String, u64)], get: impl Fn(&str) -> Vec<u8>, sid: &str, patch: &Value) {
@@ -76,7 +42,7 @@ fn s3_replays_survive_a_network_cut_in_the_middle_of_an_upload() {
             "SECRET_KEY": s3.secret_key, "ENDPOINT": format!("http://{}", proxy.addr)}))
     });
     let dir = tempfile::tempdir().unwrap();
-    let server = ready_worker(dir.path(), &core, "vw-s3");
+    let server = ready_worker(dir.path(), &core, "vw-s3", &[]);
     let mut lion = Lion::new(core.register_component("lion-s3"), server.port);
     let sid = "sess-s3";
     // The MP4 is about 2.4 MB: the cut comes in the middle of its upload.
@@ -88,7 +54,7 @@ fn s3_replays_survive_a_network_cut_in_the_middle_of_an_upload() {
     });
     assert!(s3.objects().is_empty(), "nothing half-stored");
     proxy.restore();
-    let patch = wait_has_replay(&core, &server, sid);
+    let patch = core.wait_has_replay(&server, sid);
     check_stored(&s3.objects(), |k| s3.get(k), sid, &patch);
     let failures = core.with(|c| {
         c.lifecycle.iter().filter(|(s, b)| s == sid && b["event"] == "replay_upload_failure").count()
@@ -109,13 +75,13 @@ fn azure_replays_land_in_the_container() {
             "ACCOUNT_KEY": azure.account_key, "ENDPOINT_SUFFIX": azure.endpoint}))
     });
     let dir = tempfile::tempdir().unwrap();
-    let server = ready_worker(dir.path(), &core, "vw-azure");
+    let server = ready_worker(dir.path(), &core, "vw-azure", &[]);
     let mut lion = Lion::new(core.register_component("lion-azure"), server.port);
     let sid = "sess-azure";
     let part =
         (format!("{sid}.0.part.gz"), gzip(&std::fs::read(sample("rdp-1280x800-2min-pngjpeg.guac")).unwrap()));
     lion.upload_session(sid, &[part]).unwrap();
-    let patch = wait_has_replay(&core, &server, sid);
+    let patch = core.wait_has_replay(&server, sid);
     check_stored(&azure.objects(), |k| azure.get(k), sid, &patch);
 }
 

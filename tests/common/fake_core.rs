@@ -354,3 +354,51 @@ impl FakeCore {
         (key["id"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string())
     }
 }
+
+/// A worker registered with `core` that accepts gateways (it knows the
+/// replay storage), with extra settings.
+pub fn ready_worker(
+    data: &std::path::Path,
+    core: &FakeCore,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> super::server::Server {
+    let mut env = vec![("CORE_HOST", core.url.as_str()), ("BOOTSTRAP_TOKEN", TOKEN), ("NAME", name)];
+    env.extend_from_slice(extra);
+    let server = super::server::Server::start(data, &env);
+    wait_accepting(&server);
+    server
+}
+
+/// Waits until the worker's health says it accepts gateways.
+pub fn wait_accepting(server: &super::server::Server) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = server.get_json("/video-worker/health/");
+        if h["core"]["accepting_gateways"] == true {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the worker never got ready: {h}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl FakeCore {
+    /// Waits until core was told `has_replay` for `sid`; returns that PATCH.
+    pub fn wait_has_replay(&self, server: &super::server::Server, sid: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let found = self.with(|c| {
+                c.session_patches
+                    .iter()
+                    .find(|(s, b)| s == sid && b["has_replay"] == true)
+                    .map(|(_, b)| b.clone())
+            });
+            if let Some(patch) = found {
+                return patch;
+            }
+            assert!(Instant::now() < deadline, "core never heard of the replay of {sid}\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
