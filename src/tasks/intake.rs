@@ -14,7 +14,7 @@ use futures_util::Stream;
 
 use super::spool::{Body, spool_as, sync_dir};
 use crate::service::app::App;
-use crate::tasks::model::{Source, State, Task, is_safe_id, new_task_id, now_ms};
+use crate::tasks::model::{Source, Task, is_safe_id, new_task_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
@@ -28,6 +28,12 @@ pub enum IntakeError {
     BadRequest(String),
     #[error("cannot store the upload: {0}")]
     Io(String),
+}
+
+impl From<crate::tasks::store::StoreError> for IntakeError {
+    fn from(e: crate::tasks::store::StoreError) -> IntakeError {
+        IntakeError::Io(e.to_string())
+    }
 }
 
 impl IntakeError {
@@ -75,25 +81,11 @@ impl Intake {
         let id = new_task_id();
         let dir = app.task_dir(&id);
         std::fs::create_dir_all(dir.join("input")).map_err(IntakeError::from_io)?;
-        let now = now_ms();
+        let sid = new.session_id.clone().unwrap_or_else(|| id.clone());
         let task = Task {
-            id: id.clone(),
-            session_id: new.session_id.clone().unwrap_or_else(|| id.clone()),
-            state: State::Receiving,
-            attempts: 0,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
-            next_attempt_at: 0,
-            progress: 0.0,
-            input_parts: 0,
-            input_bytes: 0,
-            outputs: vec![],
-            metadata: new.metadata,
-            source: new.source,
             source_path: new.source_path,
             session_date: new.session_date.unwrap_or_else(today),
+            ..Task::receiving(&id, &sid, new.metadata, new.source)
         };
         // From here on the guard owns the task: any early return cleans up.
         app.receiving.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +99,7 @@ impl Intake {
             bytes: 0,
             committed: false,
         };
-        app.store.insert(&task).map_err(|e| IntakeError::Io(e.to_string()))?;
+        app.store.insert(&task)?;
         Ok(intake)
     }
 
@@ -163,10 +155,7 @@ impl Intake {
         }
         sync_dir(&self.dir.join("input")).map_err(IntakeError::from_io)?;
         let sid = self.session_id.clone().unwrap_or_else(|| self.id.clone());
-        self.app
-            .store
-            .mark_queued(&self.id, &sid, self.parts, self.bytes, self.metadata.as_ref())
-            .map_err(|e| IntakeError::Io(e.to_string()))?;
+        self.app.store.mark_queued(&self.id, &sid, self.parts, self.bytes, self.metadata.as_ref())?;
         self.committed = true;
         self.app.wake.notify_one();
         Ok(self.id.clone())

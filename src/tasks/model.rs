@@ -109,6 +109,32 @@ pub struct Task {
     pub session_date: String,
 }
 
+impl Task {
+    /// A new task in state `receiving`: nothing arrived yet.
+    pub fn receiving(id: &str, session_id: &str, metadata: serde_json::Value, source: Source) -> Task {
+        let now = now_ms();
+        Task {
+            id: id.to_string(),
+            session_id: session_id.to_string(),
+            state: State::Receiving,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            next_attempt_at: 0,
+            progress: 0.0,
+            input_parts: 0,
+            input_bytes: 0,
+            outputs: vec![],
+            metadata,
+            source,
+            source_path: None,
+            session_date: String::new(),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

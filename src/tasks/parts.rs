@@ -67,30 +67,14 @@ pub fn create(app: &Arc<App>, session_id: &str, request: CreateRequest) -> Resul
     let id = new_task_id();
     let dir = app.task_dir(&id);
     std::fs::create_dir_all(dir.join("input")).map_err(IntakeError::from_io)?;
-    let now = now_ms();
     let job = GatewayJob::Parts { config: request.config, meta: request.meta };
     let task = Task {
-        id: id.clone(),
-        session_id: session_id.to_string(),
-        state: State::Receiving,
-        attempts: 0,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-        finished_at: None,
-        next_attempt_at: 0,
-        progress: 0.0,
-        input_parts: 0,
-        input_bytes: 0,
-        outputs: vec![],
-        metadata: job.to_metadata(),
-        source: Source::Gateway,
-        source_path: None,
         session_date: request.session_date.unwrap_or_else(today),
+        ..Task::receiving(&id, session_id, job.to_metadata(), Source::Gateway)
     };
     if let Err(e) = app.store.insert(&task) {
         let _ = std::fs::remove_dir_all(&dir);
-        return Err(IntakeError::Io(e.to_string()));
+        return Err(e.into());
     }
     Ok(id)
 }
@@ -121,7 +105,7 @@ where
 }
 
 fn waiting_task(app: &App, id: &str) -> Result<Task, PartError> {
-    let task = app.store.get(id).map_err(|e| IntakeError::Io(e.to_string()))?;
+    let task = app.store.get(id).map_err(IntakeError::from)?;
     match task {
         Some(t) if t.state == State::Receiving && t.source == Source::Gateway => Ok(t),
         _ => Err(PartError::NoTask(id.to_string())),
@@ -137,7 +121,7 @@ where
     let file = files.get(index).ok_or(PartError::BadIndex { index, count: files.len() })?;
     let input = app.task_dir(&task.id).join("input");
     let path = part_path(&input, index);
-    let others: u64 = (0..files.len()).filter(|&i| i != index).map(|i| size_of(&part_path(&input, i))).sum();
+    let others: u64 = arrived(&input, files.len()).iter().filter(|(i, _)| *i != index).map(|(_, n)| n).sum();
     let limit = app.config.max_upload_bytes.saturating_sub(others);
     let part = spool(body, &path, limit, true).await.map_err(|e| match e {
         IntakeError::TooLarge(_) => IntakeError::TooLarge(app.config.max_upload_bytes),
@@ -154,16 +138,16 @@ where
         });
     }
     sync_dir(&input).map_err(IntakeError::from_io)?;
-    let arrived: Vec<u64> = (0..files.len()).map(|i| part_path(&input, i)).map(|p| size_of(&p)).collect();
-    let have = (0..files.len()).filter(|&i| part_path(&input, i).is_file()).count();
-    let bytes: u64 = arrived.iter().sum();
+    let parts = arrived(&input, files.len());
+    let (have, bytes) = (parts.len(), parts.iter().map(|(_, n)| n).sum());
     let complete = have == files.len();
-    let store = |r: Result<(), _>| r.map_err(|e: super::store::StoreError| IntakeError::Io(e.to_string()));
     if complete {
-        store(app.store.mark_queued(&task.id, &task.session_id, have as u32, bytes, None))?;
+        app.store
+            .mark_queued(&task.id, &task.session_id, have as u32, bytes, None)
+            .map_err(IntakeError::from)?;
         app.wake.notify_one();
     } else {
-        store(app.store.set_received(&task.id, have as u32, bytes))?;
+        app.store.set_received(&task.id, have as u32, bytes).map_err(IntakeError::from)?;
     }
     Ok(Received { complete, size: part.size })
 }
@@ -172,8 +156,9 @@ pub fn part_path(input: &std::path::Path, index: usize) -> PathBuf {
     input.join(format!("{index:04}.guac"))
 }
 
-fn size_of(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
+/// (index, bytes on disk) of each part that has arrived.
+fn arrived(input: &std::path::Path, count: usize) -> Vec<(usize, u64)> {
+    (0..count).filter_map(|i| std::fs::metadata(part_path(input, i)).ok().map(|m| (i, m.len()))).collect()
 }
 
 /// Removes a task that will never be complete.
