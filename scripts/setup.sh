@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what video-worker needs on Debian, once (it checks first).
 #   scripts/setup.sh            ffmpeg and a C compiler: enough to build and run
-#   scripts/setup.sh --tests    also Chromium and Node.js for the reference-player tests
+#   scripts/setup.sh --tests    also Chromium and Node.js for the reference-player tests,
+#                               tesseract (English, Simplified Chinese) for the terminal OCR test
+# Both install the fonts terminal recordings are drawn with (docs/terminal.md).
 set -euo pipefail
 
 want_tests=false
@@ -11,10 +13,15 @@ need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# Terminal recordings: DejaVu Sans Mono, then WenQuanYi Micro Hei Mono for CJK.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if $want_tests; then
   [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr)
+  [ -n "$(find /usr/share/tesseract-ocr -name chi_sim.traineddata 2>/dev/null | head -1)" ] || need+=(tesseract-ocr-chi-sim)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

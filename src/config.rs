@@ -7,10 +7,18 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::encode::{EncodeSettings, parse_size};
+use crate::encode::{EncodeSettings, Quality, parse_size};
+pub use crate::pipeline::role::Role;
 
 /// Keys whose values are never printed or logged.
-pub const SECRET_KEYS: &[&str] = &["BOOTSTRAP_TOKEN", "VIDEO_WORKER_SECRET_KEY", "VIDEO_WORKER_API_TOKEN"];
+pub const SECRET_KEYS: &[&str] = &[
+    "BOOTSTRAP_TOKEN",
+    "VIDEO_WORKER_SECRET_KEY",
+    "VIDEO_WORKER_API_TOKEN",
+    "NATS_TOKEN",
+    "NATS_PASSWORD",
+    "STAGING_S3_SECRET_KEY",
+];
 
 /// Every key this service reads, with its default (empty = unset).
 pub const KEYS: &[(&str, &str)] = &[
@@ -34,10 +42,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("POST_PROCESSING_SCRIPTS", ""),
     ("POST_PROCESSING_TIMEOUT", "60"),
     ("FFMPEG_PATH", "ffmpeg"),
-    ("VIDEO_CRF", "23"),
-    ("VIDEO_PRESET", "veryfast"),
+    ("VIDEO_QUALITY", "normal"),
+    ("VIDEO_CRF", ""),
+    ("VIDEO_PRESET", ""),
     ("VIDEO_FPS", "25"),
     ("VIDEO_MAX_SIZE", ""),
+    ("TERMINAL_FONT", ""),
+    ("KEYSTROKE_TRACK", "off"),
+    ("THUMBNAILS", "auto"),
+    ("THUMBNAIL_INTERVAL_SECONDS", "10"),
     ("FFMPEG_STALL_SECONDS", "300"),
     ("MAX_UPLOAD_SIZE", "20G"),
     ("SHUTDOWN_GRACE_SECONDS", "30"),
@@ -46,7 +59,47 @@ pub const KEYS: &[(&str, &str)] = &[
     ("MAX_PARTS_PER_TASK", "10000"),
     ("MAX_CONCURRENT_UPLOADS", "32"),
     ("MAX_PENDING_TASKS", "10000"),
+    ("VIDEO_WORKER_ROLE", "all"),
+    ("NATS_URL", ""),
+    ("NATS_CREDS_FILE", ""),
+    ("NATS_TOKEN", ""),
+    ("NATS_USER", ""),
+    ("NATS_PASSWORD", ""),
+    ("NATS_TLS_CA_FILE", ""),
+    ("NATS_REPLICAS", "1"),
+    ("NATS_ACK_WAIT_SECONDS", "60"),
+    ("STAGING", "nats"),
+    ("STAGING_S3_ENDPOINT", ""),
+    ("STAGING_S3_BUCKET", ""),
+    ("STAGING_S3_REGION", ""),
+    ("STAGING_S3_ACCESS_KEY", ""),
+    ("STAGING_S3_SECRET_KEY", ""),
 ];
+
+/// Where received recordings wait for a transcoder (`STAGING`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staging {
+    /// A JetStream object store bucket.
+    Nats,
+    /// An S3 bucket (through OpenDAL).
+    S3 { endpoint: String, bucket: String, region: Option<String>, access_key: String, secret_key: String },
+}
+
+/// The cluster queue (`NATS_URL` and its companions).
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// One or more server URLs.
+    pub urls: Vec<String>,
+    pub creds_file: Option<PathBuf>,
+    pub token: Option<String>,
+    pub user_password: Option<(String, String)>,
+    pub tls_ca_file: Option<PathBuf>,
+    /// Replicas of the stream and buckets the worker creates (1, 3 or 5).
+    pub replicas: usize,
+    /// How long a transcoder may go silent before its job goes to another.
+    pub ack_wait: std::time::Duration,
+    pub staging: Staging,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogFormat {
@@ -69,6 +122,13 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Days after which finished tasks are removed.
     pub clean_period_days: u32,
+    /// A font put before the default chain for terminal recordings (`PATH` or `PATH#FACE`).
+    pub terminal_font: Option<String>,
+    /// Where what was typed goes (KEYSTROKE_TRACK): nowhere by default.
+    pub keystrokes: crate::keys::KeyTrack,
+    /// The thumbnail strip (THUMBNAILS): on unless JumpServer's core,
+    /// which would not know the files, is the destination.
+    pub thumbnails: Option<crate::thumbnails::ThumbnailSettings>,
     /// When the cleanup runs (cron, seconds first).
     pub clean_schedule: String,
     pub api_token: Option<String>,
@@ -91,8 +151,9 @@ pub struct Config {
     pub max_pending_tasks: u64,
     /// How long a gateway task may wait for its next part before it is dropped.
     pub incomplete_task_timeout: std::time::Duration,
-    /// Whether `BIND_HOST` was narrowed to loopback for lack of an API token.
-    pub loopback_only: bool,
+    pub role: Role,
+    /// Set: the cluster queue on NATS JetStream; unset: one node on SQLite.
+    pub cluster: Option<Cluster>,
 }
 
 /// A configuration problem, worded for the admin.
@@ -200,6 +261,28 @@ fn positive(s: &Sources, key: &str) -> Result<u64, ConfigError> {
     if v == 0 { Err(bad(key, "0", "1 or more")) } else { Ok(v) }
 }
 
+/// THUMBNAILS `auto` (on in standalone mode, off with `CORE_HOST`), `on`, `off`.
+fn thumbnails(
+    s: &Sources,
+    jumpserver: bool,
+) -> Result<Option<crate::thumbnails::ThumbnailSettings>, ConfigError> {
+    let v = s.get("THUMBNAILS");
+    let on = match v.trim().to_ascii_lowercase().as_str() {
+        "auto" | "" => !jumpserver,
+        "on" | "true" | "1" => true,
+        "off" | "false" | "0" => false,
+        _ => return Err(bad("THUMBNAILS", &v, "auto, on or off")),
+    };
+    let interval: u64 = number(s, "THUMBNAIL_INTERVAL_SECONDS", "a number of seconds (1 or more)")?;
+    if interval == 0 {
+        return Err(bad("THUMBNAIL_INTERVAL_SECONDS", "0", "1 or more"));
+    }
+    Ok(on.then(|| crate::thumbnails::ThumbnailSettings {
+        interval_ms: interval as i64 * 1000,
+        ..Default::default()
+    }))
+}
+
 fn number<T: std::str::FromStr>(s: &Sources, key: &str, allowed: &str) -> Result<T, ConfigError> {
     let v = s.get(key);
     v.trim().parse::<T>().map_err(|_| bad(key, &v, allowed))
@@ -248,6 +331,71 @@ fn hostname() -> String {
         .unwrap_or_else(|| "video-worker".into())
 }
 
+fn role(s: &Sources) -> Result<Role, ConfigError> {
+    let v = s.get("VIDEO_WORKER_ROLE");
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "all" => Ok(Role::All),
+        "receiver" => Ok(Role::Receiver),
+        "transcoder" => Ok(Role::Transcoder),
+        _ => Err(bad("VIDEO_WORKER_ROLE", &v, "all, receiver or transcoder")),
+    }
+}
+
+fn cluster(s: &Sources) -> Result<Option<Cluster>, ConfigError> {
+    let Some(url) = s.optional("NATS_URL") else {
+        return Ok(None);
+    };
+    let urls: Vec<String> =
+        url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+    if urls.iter().any(|u| u.contains(char::is_whitespace)) {
+        return Err(bad("NATS_URL", &url, "one URL or a comma-separated list, e.g. nats://10.0.0.5:4222"));
+    }
+    let replicas: usize = number(s, "NATS_REPLICAS", "1, 3 or 5")?;
+    if ![1, 3, 5].contains(&replicas) {
+        return Err(bad("NATS_REPLICAS", &replicas.to_string(), "1, 3 or 5"));
+    }
+    let user_password = match (s.optional("NATS_USER"), s.optional("NATS_PASSWORD")) {
+        (Some(u), Some(p)) => Some((u, p)),
+        (None, None) => None,
+        _ => return Err(ConfigError("NATS_USER and NATS_PASSWORD go together: set both or neither".into())),
+    };
+    let file = |key: &str| -> Result<Option<PathBuf>, ConfigError> {
+        match s.optional(key).map(PathBuf::from) {
+            Some(p) if !p.is_file() => Err(bad(key, &p.display().to_string(), "the path of a readable file")),
+            p => Ok(p),
+        }
+    };
+    Ok(Some(Cluster {
+        urls,
+        creds_file: file("NATS_CREDS_FILE")?,
+        token: s.optional("NATS_TOKEN"),
+        user_password,
+        tls_ca_file: file("NATS_TLS_CA_FILE")?,
+        replicas,
+        ack_wait: std::time::Duration::from_secs(positive(s, "NATS_ACK_WAIT_SECONDS")?),
+        staging: staging(s)?,
+    }))
+}
+
+fn staging(s: &Sources) -> Result<Staging, ConfigError> {
+    let v = s.get("STAGING");
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "nats" => Ok(Staging::Nats),
+        "s3" => {
+            let need =
+                |key: &str| s.optional(key).ok_or_else(|| ConfigError(format!("STAGING=s3 needs {key}")));
+            Ok(Staging::S3 {
+                endpoint: need("STAGING_S3_ENDPOINT")?,
+                bucket: need("STAGING_S3_BUCKET")?,
+                region: s.optional("STAGING_S3_REGION"),
+                access_key: s.optional("STAGING_S3_ACCESS_KEY").unwrap_or_default(),
+                secret_key: s.optional("STAGING_S3_SECRET_KEY").unwrap_or_default(),
+            })
+        }
+        _ => Err(bad("STAGING", &v, "nats or s3")),
+    }
+}
+
 impl Config {
     pub fn from_sources(s: &Sources) -> Result<Config, ConfigError> {
         let level = s.get("LOG_LEVEL");
@@ -265,14 +413,12 @@ impl Config {
             _ => return Err(bad("LOG_FORMAT", &format, "text or json")),
         };
         let bind = s.get("BIND_HOST");
-        let mut bind_host: IpAddr = bind
+        let bind_host: IpAddr = bind
             .trim()
             .parse()
             .map_err(|_| bad("BIND_HOST", &bind, "an IP address, e.g. 0.0.0.0 or 127.0.0.1"))?;
-        let port: u16 = number(s, "HTTPD_PORT", "a port number from 1 to 65535")?;
-        if port == 0 {
-            return Err(bad("HTTPD_PORT", "0", "a port number from 1 to 65535"));
-        }
+        // 0 asks the system for a free port (the log says which): for tests.
+        let port: u16 = number(s, "HTTPD_PORT", "a port number from 1 to 65535 (0: any free port)")?;
         let count: usize =
             number(s, "VIDEO_WORKER_COUNT", "0 (usable cores + 1) or a number of workers up to 256")?;
         if count > 256 {
@@ -287,10 +433,16 @@ impl Config {
         let data_dir = PathBuf::from(s.get("DATA_DIR"));
         let local_storage_dir =
             s.optional("LOCAL_STORAGE_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("replays"));
+        let quality = s.get("VIDEO_QUALITY");
+        let quality = Quality::parse(&quality).map_err(|why| bad("VIDEO_QUALITY", &quality, &why))?;
+        let level = EncodeSettings::default().with_quality(quality);
         let encode = EncodeSettings {
             ffmpeg: PathBuf::from(s.get("FFMPEG_PATH")),
-            crf: number(s, "VIDEO_CRF", "a number from 0 to 51")?,
-            preset: s.get("VIDEO_PRESET").trim().to_string(),
+            crf: match s.optional("VIDEO_CRF") {
+                Some(_) => number(s, "VIDEO_CRF", "a number from 0 to 51")?,
+                None => level.crf,
+            },
+            preset: s.optional("VIDEO_PRESET").map_or(level.preset, |p| p.trim().to_string()),
             fps: number(s, "VIDEO_FPS", "a number from 1 to 120")?,
             max_size: match s.optional("VIDEO_MAX_SIZE") {
                 Some(v) => Some(parse_size(&v).map_err(|why| bad("VIDEO_MAX_SIZE", &v, &why))?),
@@ -306,13 +458,11 @@ impl Config {
             .ok_or_else(|| bad("MAX_UPLOAD_SIZE", &upload, "a size such as 20G, 512M or 1048576"))?;
         let api_token = s.optional("VIDEO_WORKER_API_TOKEN");
         let core_host = s.optional("CORE_HOST");
-        // Without a token anyone could upload and read recordings: stay local,
-        // unless gateways must reach the worker (they authenticate through core;
-        // the standalone API then answers loopback callers only).
-        let loopback_only = api_token.is_none() && core_host.is_none() && !bind_host.is_loopback();
-        if loopback_only {
-            bind_host = IpAddr::from([127, 0, 0, 1]);
-        }
+        let thumbnails = thumbnails(s, core_host.is_some())?;
+        // The service listens on BIND_HOST whatever the token: health, /metrics
+        // and the gateways (which authenticate through core) answer everyone;
+        // without a token the standalone API answers loopback callers only
+        // (http::auth), which is what keeps recordings from the network.
         Ok(Config {
             name: s.optional("NAME").unwrap_or_else(hostname),
             core_host,
@@ -324,6 +474,22 @@ impl Config {
             workers: if count == 0 { usable_cpus() + 1 } else { count },
             secret_key,
             clean_period_days: number(s, "VIDEO_WORKER_CLEAN_PERIOD", "a number of days (0 or more)")?,
+            terminal_font: match s.optional("TERMINAL_FONT") {
+                Some(f) if !crate::terminal::font::FontSpec::parse(&f).path.is_file() => {
+                    return Err(bad(
+                        "TERMINAL_FONT",
+                        &f,
+                        "a font file (TTF, OTF or TTC, PATH or PATH#FACE) that exists",
+                    ));
+                }
+                other => other,
+            },
+            keystrokes: {
+                let v = s.get("KEYSTROKE_TRACK");
+                crate::keys::KeyTrack::parse(&v)
+                    .ok_or_else(|| bad("KEYSTROKE_TRACK", &v, "off, sidecar or embed"))?
+            },
+            thumbnails,
             clean_schedule: s.get("VIDEO_WORKER_CLEAN_SCHEDULE").trim().to_string(),
             api_token,
             ignore_verify_certs: boolean(s, "IGNORE_VERIFY_CERTS")?,
@@ -358,8 +524,20 @@ impl Config {
             max_parts_per_task: positive(s, "MAX_PARTS_PER_TASK")? as usize,
             max_concurrent_uploads: positive(s, "MAX_CONCURRENT_UPLOADS")? as usize,
             max_pending_tasks: positive(s, "MAX_PENDING_TASKS")?,
-            loopback_only,
+            role: role(s)?,
+            cluster: cluster(s)?,
         })
+        .and_then(Config::roles_need_a_cluster)
+    }
+
+    fn roles_need_a_cluster(self) -> Result<Config, ConfigError> {
+        if self.role != Role::All && self.cluster.is_none() {
+            return Err(ConfigError(format!(
+                "VIDEO_WORKER_ROLE={} needs the cluster queue: set NATS_URL (a single node is role all)",
+                self.role.as_str()
+            )));
+        }
+        Ok(self)
     }
 
     pub fn tasks_dir(&self) -> PathBuf {
@@ -388,10 +566,31 @@ mod tests {
     }
 
     #[test]
-    fn without_a_token_the_service_stays_on_loopback() {
+    fn keystrokes_are_off_and_thumbnails_follow_the_mode() {
         let c = config(&[]).unwrap();
-        assert!(c.loopback_only);
-        assert!(c.bind_host.is_loopback());
+        assert_eq!(c.keystrokes, crate::keys::KeyTrack::Off);
+        assert_eq!(c.thumbnails.map(|t| t.interval_ms), Some(10_000));
+        let c = config(&[("CORE_HOST", "http://core:8080"), ("BOOTSTRAP_TOKEN", "b")]).unwrap();
+        assert_eq!(c.thumbnails, None, "core would not know the files");
+        let c =
+            config(&[("CORE_HOST", "http://core:8080"), ("THUMBNAILS", "on"), ("KEYSTROKE_TRACK", "Embed")])
+                .unwrap();
+        assert!(c.thumbnails.is_some());
+        assert_eq!(c.keystrokes, crate::keys::KeyTrack::Embed);
+        assert!(config(&[("KEYSTROKE_TRACK", "yes")]).is_err());
+        assert!(config(&[("THUMBNAILS", "maybe")]).is_err());
+        assert!(config(&[("THUMBNAIL_INTERVAL_SECONDS", "0")]).is_err());
+    }
+
+    #[test]
+    fn without_a_token_the_service_still_listens_on_bind_host() {
+        // A container publishes 0.0.0.0:9000: narrowing to loopback would
+        // leave the port dead while the in-container health check passes.
+        let c = config(&[]).unwrap();
+        assert!(c.api_token.is_none());
+        assert_eq!(c.bind_host.to_string(), "0.0.0.0");
+        let c = config(&[("BIND_HOST", "127.0.0.1")]).unwrap();
+        assert_eq!(c.bind_host.to_string(), "127.0.0.1");
     }
 
     #[test]
@@ -402,6 +601,18 @@ mod tests {
         assert!(e.contains("DEBUG, INFO, WARN or ERROR"), "{e}");
         let e = config(&[("VIDEO_PRESET", "warp")]).unwrap_err().to_string();
         assert!(e.contains("veryfast"), "{e}");
+        let e = config(&[("VIDEO_QUALITY", "best")]).unwrap_err().to_string();
+        assert!(e.contains("VIDEO_QUALITY") && e.contains("low, normal, high"), "{e}");
+    }
+
+    #[test]
+    fn the_quality_sets_crf_and_preset_unless_they_are_given() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.encode.crf, c.encode.preset.as_str()), (23, "veryfast"));
+        let c = config(&[("VIDEO_QUALITY", "high")]).unwrap();
+        assert_eq!((c.encode.crf, c.encode.preset.as_str()), Quality::High.crf_preset());
+        let c = config(&[("VIDEO_QUALITY", "low"), ("VIDEO_CRF", "30")]).unwrap();
+        assert_eq!((c.encode.crf, c.encode.preset.as_str()), (30, Quality::Low.crf_preset().1));
     }
 
     #[test]
@@ -412,6 +623,29 @@ mod tests {
         let s = Sources::from_pairs(&[("VIDEO_WORKER_API_TOKEN", "hunter2")]);
         let shown = s.describe();
         assert!(shown.iter().all(|(_, v, _)| !v.contains("hunter2")));
+    }
+
+    #[test]
+    fn roles_and_the_cluster_queue_are_checked() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.role, c.cluster.is_none()), (Role::All, true), "one node on SQLite by default");
+        let e = config(&[("VIDEO_WORKER_ROLE", "transcoder")]).unwrap_err().to_string();
+        assert!(e.contains("VIDEO_WORKER_ROLE=transcoder") && e.contains("NATS_URL"), "{e}");
+        let e = config(&[("VIDEO_WORKER_ROLE", "boss")]).unwrap_err().to_string();
+        assert!(e.contains("all, receiver or transcoder"), "{e}");
+        let c = config(&[("NATS_URL", "nats://a:4222, nats://b:4222"), ("VIDEO_WORKER_ROLE", "receiver")])
+            .unwrap();
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.urls, ["nats://a:4222", "nats://b:4222"]);
+        assert_eq!((cluster.replicas, cluster.staging), (1, Staging::Nats));
+        let e = config(&[("NATS_URL", "nats://a"), ("NATS_REPLICAS", "2")]).unwrap_err().to_string();
+        assert!(e.contains("1, 3 or 5"), "{e}");
+        let e = config(&[("NATS_URL", "nats://a"), ("STAGING", "s3")]).unwrap_err().to_string();
+        assert!(e.contains("STAGING_S3_ENDPOINT"), "{e}");
+        let e = config(&[("NATS_URL", "nats://a"), ("NATS_USER", "u"), ("NATS_PASSWORD", "pw-secret")])
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(!e.contains("pw-secret"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::encode::rusage::{children_peak_rss, own_peak_rss};
 use crate::encode::timeline::{Frame, FrameOutput, Timeline};
 use crate::encode::yuv::I420Converter;
 use crate::encode::{EncodeError, EncodeSettings, output_size};
-use crate::playback::{Diagnostics, PlaybackError, Report, Session};
+use crate::keys::KeyTrack;
+use crate::playback::{Diagnostics, PlaybackError, Recording, Report};
+use crate::thumbnails::{Collector, ThumbnailSettings};
 
 /// Frames buffered between the player and the encoder feed.
 const FRAME_BUFFER: usize = 4;
@@ -49,6 +51,58 @@ pub struct Summary {
     pub encoder_peak_rss: u64,
     pub report: Report,
     pub ffmpeg_log: String,
+    /// Files made beside the MP4 (see [`Extras`]).
+    pub sidecars: Vec<Sidecar>,
+}
+
+/// What is made beside the MP4, when asked.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub keystrokes: KeyTrack,
+    pub thumbnails: Option<ThumbnailSettings>,
+}
+
+/// A file made beside the MP4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sidecar {
+    pub kind: SidecarKind,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidecarKind {
+    /// `<name>.keys.vtt`: what was typed, one cue per batch.
+    Keystrokes,
+    /// `<name>.thumbs.vtt`: the thumbnail track...
+    Thumbnails,
+    /// `<name>.thumbs.jpg`: ...and its sprite.
+    Sprite,
+}
+
+impl SidecarKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SidecarKind::Keystrokes => "keystrokes",
+            SidecarKind::Thumbnails => "thumbnails",
+            SidecarKind::Sprite => "sprite",
+        }
+    }
+
+    /// What the file's name ends with, after the video's stem.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            SidecarKind::Keystrokes => ".keys.vtt",
+            SidecarKind::Thumbnails => ".thumbs.vtt",
+            SidecarKind::Sprite => ".thumbs.jpg",
+        }
+    }
+
+    /// The sidecar of this kind for the video at `video` (`x.mp4` → `x.keys.vtt`).
+    pub fn path_for(self, video: &Path) -> PathBuf {
+        let name = video.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = name.strip_suffix(".mp4").unwrap_or(&name);
+        video.with_file_name(format!("{stem}{}", self.suffix()))
+    }
 }
 
 /// Progress of a running conversion, in session time.
@@ -58,20 +112,26 @@ pub struct Progress {
     pub span_ms: i64,
 }
 
-/// Converts `inputs` (parts of one session, in order) into `output`.
+/// Converts `recording` into `output`, with the `extras` beside it.
 pub fn convert(
-    inputs: &[PathBuf],
+    recording: &dyn Recording,
     output: &Path,
     settings: &EncodeSettings,
+    extras: &Extras,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Summary, ConvertError> {
     settings.validate().map_err(ConvertError::Settings)?;
     let started = Instant::now();
-    let session = Session::open(inputs)?;
-    let size = output_size(session.screen, settings.max_size);
+    let size = output_size(recording.screen(), settings.max_size);
     let part = part_path(output);
-    let result = encode_session(&session, &part, size, settings, progress);
-    let (frames, report, ffmpeg_log) = match result {
+    let end = video_end(recording, settings);
+    let thumbs = extras.thumbnails.map(|t| Collector::new(t, recording.screen(), end));
+    let made =
+        encode_session(recording, &part, size, settings, thumbs, progress).and_then(|(encoded, thumbs)| {
+            let sidecars = make_sidecars(recording, output, &part, settings, extras, thumbs.as_ref(), end)?;
+            Ok((encoded, sidecars))
+        });
+    let ((frames, report, ffmpeg_log), sidecars) = match made {
         Ok(done) => done,
         Err(e) => {
             let _ = std::fs::remove_file(&part);
@@ -80,8 +140,46 @@ pub fn convert(
     };
     std::fs::rename(&part, output)
         .map_err(|source| ConvertError::Output { path: output.to_path_buf(), source })?;
-    let done = Finished { frames, span_ms: video_end(&session, settings), size, report, ffmpeg_log };
-    Summary::of(output, &session, done, started)
+    let done = Finished { frames, span_ms: end, size, report, ffmpeg_log };
+    let mut summary = Summary::of(output, recording, done, started)?;
+    summary.sidecars = sidecars;
+    Ok(summary)
+}
+
+/// Writes the keystroke and thumbnail files beside `output`, and muxes
+/// the keystrokes into the MP4 still being made at `part` when asked.
+fn make_sidecars(
+    recording: &dyn Recording,
+    output: &Path,
+    part: &Path,
+    settings: &EncodeSettings,
+    extras: &Extras,
+    thumbs: Option<&Collector>,
+    end: i64,
+) -> Result<Vec<Sidecar>, ConvertError> {
+    let mut made = Vec::new();
+    let written = |path: PathBuf| move |source| ConvertError::Output { path, source };
+    if extras.keystrokes != KeyTrack::Off {
+        let path = SidecarKind::Keystrokes.path_for(output);
+        let events = recording.key_events()?;
+        let batches = crate::keys::batches(&events);
+        std::fs::write(&path, crate::keys::vtt::keystrokes(&batches, end)).map_err(written(path.clone()))?;
+        if extras.keystrokes == KeyTrack::Embed && !batches.is_empty() {
+            let muxed = part.with_extension("subtitled");
+            crate::encode::subtitles::embed(&settings.ffmpeg, part, &path, &muxed)?;
+            std::fs::rename(&muxed, part).map_err(written(part.to_path_buf()))?;
+        }
+        made.push(Sidecar { kind: SidecarKind::Keystrokes, path });
+    }
+    if let Some(thumbs) = thumbs.filter(|t| !t.is_empty()) {
+        let sprite = SidecarKind::Sprite.path_for(output);
+        let track = SidecarKind::Thumbnails.path_for(output);
+        let sprite_name = sprite.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        thumbs.write(&sprite, &track, &sprite_name, end).map_err(written(sprite.clone()))?;
+        made.push(Sidecar { kind: SidecarKind::Thumbnails, path: track });
+        made.push(Sidecar { kind: SidecarKind::Sprite, path: sprite });
+    }
+    Ok(made)
 }
 
 /// What an engine knows when its MP4 is in place.
@@ -97,7 +195,7 @@ impl Summary {
     /// The summary of a finished MP4 at `output`, with the measured extras.
     pub(crate) fn of(
         output: &Path,
-        session: &Session,
+        recording: &dyn Recording,
         done: Finished,
         started: Instant,
     ) -> Result<Summary, ConvertError> {
@@ -110,13 +208,14 @@ impl Summary {
             span_ms: done.span_ms,
             width: done.size.0,
             height: done.size.1,
-            input_bytes: session.input_bytes(),
+            input_bytes: recording.input_bytes(),
             output_bytes,
             wall: started.elapsed(),
             peak_rss: own_peak_rss(),
             encoder_peak_rss: children_peak_rss(),
             report: done.report,
             ffmpeg_log: done.ffmpeg_log,
+            sidecars: Vec::new(),
         })
     }
 }
@@ -130,25 +229,29 @@ pub fn part_path(output: &Path) -> PathBuf {
 
 /// The video ends at the session's end; a session without time still gets
 /// one frame's worth of video.
-fn video_end(session: &Session, settings: &EncodeSettings) -> i64 {
-    session.timebase.span.max(settings.min_frame_gap_ms())
+fn video_end(recording: &dyn Recording, settings: &EncodeSettings) -> i64 {
+    recording.span_ms().max(settings.min_frame_gap_ms())
 }
 
 fn encode_session(
-    session: &Session,
+    recording: &dyn Recording,
     part: &Path,
     size: (u32, u32),
     settings: &EncodeSettings,
+    thumbs: Option<Collector>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(u64, Report, String), ConvertError> {
-    let encoder = FrameEncoder::start(settings, session.screen, size, part)?;
-    let (tx, handle) = spawn_writer(encoder, session.screen);
+) -> Result<(Encoded, Option<Collector>), ConvertError> {
+    let screen = recording.screen();
+    let end = video_end(recording, settings);
+    let encoder = FrameEncoder::start(settings, screen, size, end, part)?;
+    let (tx, handle) = spawn_writer(encoder, screen, thumbs);
     let writer = (tx.clone(), handle);
     let diag = Diagnostics::default();
-    let span = session.timebase.span;
+    let span = recording.span_ms();
     let mut timeline = Timeline::new(settings.min_frame_gap_ms(), FrameFeed(tx));
-    let played = session.play(&mut timeline, &diag, &mut |t| progress(Progress { at_ms: t, span_ms: span }));
-    let finished = played.and_then(|()| timeline.finish(video_end(session, settings)));
+    let played =
+        recording.play(&mut timeline, &diag, &mut |t| progress(Progress { at_ms: t, span_ms: span }));
+    let finished = played.and_then(|()| timeline.finish());
     // Closing the channel tells the writer to finish ffmpeg.
     let frames = match finished {
         Ok((frames, feed)) => {
@@ -164,9 +267,12 @@ fn encode_session(
             });
         }
     };
-    let ffmpeg_log = join_writer(writer, false)?;
-    Ok((frames, diag.snapshot(), ffmpeg_log))
+    let (ffmpeg_log, thumbs) = join_writer(writer, false)?;
+    Ok(((frames, diag.snapshot(), ffmpeg_log), thumbs))
 }
+
+/// What encoding gives: frames written, the player's report, ffmpeg's log.
+type Encoded = (u64, Report, String);
 
 /// Sends frames to the writer thread.
 struct FrameFeed(SyncSender<WriterMessage>);
@@ -184,9 +290,11 @@ impl FrameOutput for FrameFeed {
     }
 }
 
-type Writer = (SyncSender<WriterMessage>, JoinHandle<Result<String, EncodeError>>);
+/// What the writer thread gives back: ffmpeg's log and the thumbnails.
+type Written = (String, Option<Collector>);
+type Writer = (SyncSender<WriterMessage>, JoinHandle<Result<Written, EncodeError>>);
 
-fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32)) -> Writer {
+fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32), mut thumbs: Option<Collector>) -> Writer {
     let (tx, rx) = sync_channel::<WriterMessage>(FRAME_BUFFER);
     let handle = std::thread::Builder::new()
         .name("ffmpeg-feed".into())
@@ -195,6 +303,9 @@ fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32)) -> Writer {
             for message in rx {
                 match message {
                     WriterMessage::Frame(frame) => {
+                        if let Some(t) = thumbs.as_mut() {
+                            t.frame(frame.ms, &frame.pixels);
+                        }
                         let bytes = yuv.convert(&frame.pixels);
                         if let Err(e) = encoder.write_frame(frame.ms.max(0) as u64, bytes) {
                             return Err(encoder.fail(e));
@@ -206,13 +317,13 @@ fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32)) -> Writer {
                     }
                 }
             }
-            encoder.finish()
+            encoder.finish().map(|log| (log, thumbs))
         })
         .expect("spawning the encoder feed thread");
     (tx, handle)
 }
 
-fn join_writer((tx, handle): Writer, abort: bool) -> Result<String, EncodeError> {
+fn join_writer((tx, handle): Writer, abort: bool) -> Result<Written, EncodeError> {
     if abort {
         let _ = tx.send(WriterMessage::Abort);
     }

@@ -8,10 +8,15 @@
 //! tie them together for the CLI, the service and the benchmarks. [`seal`]
 //! opens recordings sealed at rest with `VIDEO_WORKER_SECRET_KEY`.
 //!
-//! The service around it: [`config`], the durable task pipeline in
-//! [`tasks`], [`storage`] backends, the [`http`] API, and [`service`], which
-//! assembles and runs them.
+//! The service around it, in one direction of dependencies: the task
+//! [`pipeline`] (queue, intake, worker pool, processing) uses only the core;
+//! [`storage`] backends, the [`cluster`] queue and the [`jumpserver`] integration plug into the
+//! pipeline's ports; the [`http`] API sits on those; [`service`] is the one
+//! place that assembles everything from the [`config`]; `cli` (the binary)
+//! calls it. See `docs/architecture.md`.
 
+#[cfg(feature = "service")]
+pub mod cluster;
 #[cfg(feature = "service")]
 pub mod config;
 pub mod convert;
@@ -22,6 +27,8 @@ pub mod guac;
 pub mod http;
 pub mod ids;
 pub mod jumpserver;
+pub mod keys;
+pub mod pipeline;
 pub mod playback;
 pub mod render;
 pub mod seal;
@@ -31,6 +38,6 @@ pub mod snapshot;
 #[cfg(feature = "service")]
 pub mod storage;
 #[cfg(feature = "service")]
-pub mod tasks;
-#[cfg(feature = "service")]
 pub mod telemetry;
+pub mod terminal;
+pub mod thumbnails;

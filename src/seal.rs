@@ -14,7 +14,6 @@
 //! key opens any sealed file.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::OnceLock;
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -44,18 +43,6 @@ impl Key {
         }
         Ok(Key(Aes256Gcm::new_from_slice(bytes).map_err(|e| e.to_string())?))
     }
-}
-
-static PROCESS_KEY: OnceLock<Key> = OnceLock::new();
-
-/// The key this process seals with and opens sealed files with (set once
-/// at start-up from the configuration).
-pub fn install(key: Key) {
-    let _ = PROCESS_KEY.set(key);
-}
-
-pub fn installed() -> Option<&'static Key> {
-    PROCESS_KEY.get()
 }
 
 /// Whether bytes start a sealed file.
@@ -136,15 +123,15 @@ pub fn verify(path: &std::path::Path, key: &Key) -> io::Result<u64> {
     io::copy(&mut reader, &mut io::sink())
 }
 
-/// Checks a file sealed at rest with the process key; a file that is not
-/// sealed passes as it is.
-pub fn verify_if_sealed(path: &std::path::Path) -> io::Result<()> {
+/// Checks a file sealed at rest with `key`; a file that is not sealed
+/// passes as it is.
+pub fn verify_if_sealed(path: &std::path::Path, key: Option<&Key>) -> io::Result<()> {
     let mut head = [0u8; 8];
     let got = read_full(&mut std::fs::File::open(path)?, &mut head)?;
     if !is_sealed(&head[..got]) {
         return Ok(());
     }
-    let key = installed().ok_or_else(|| broken("sealed, but VIDEO_WORKER_SECRET_KEY is not configured"))?;
+    let key = key.ok_or_else(|| broken("sealed, but VIDEO_WORKER_SECRET_KEY is not configured"))?;
     verify(path, key).map(|_| ())
 }
 

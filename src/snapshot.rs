@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::playback::{Diagnostics, Flow, FrameSink, PlaybackError, Report, Session};
+use crate::playback::{Diagnostics, Flow, FrameSink, PlaybackError, Recording, Report};
 use crate::render::Surface;
 use crate::render::composite::unpremultiply;
 
@@ -46,14 +46,19 @@ impl FrameSink for Keep {
     }
 }
 
-/// Plays `inputs` up to `at_ms` and returns the picture shown then.
-pub fn snapshot(inputs: &[PathBuf], at_ms: i64) -> Result<Snapshot, PlaybackError> {
-    let session = Session::open(inputs)?;
+/// Plays `recording` up to `at_ms` and returns the picture shown then.
+pub fn snapshot(recording: &dyn Recording, at_ms: i64) -> Result<Snapshot, PlaybackError> {
     let diag = Diagnostics::default();
     let mut keep = Keep { at: at_ms, picture: None, shown: 0 };
-    session.play(&mut keep, &diag, &mut |_| {})?;
-    let picture = keep.picture.unwrap_or_else(|| Surface::new(session.screen.0, session.screen.1));
+    recording.play(&mut keep, &diag, &mut |_| {})?;
+    let (w, h) = recording.screen();
+    let picture = keep.picture.unwrap_or_else(|| Surface::new(w, h));
     Ok(Snapshot { picture, report: diag.snapshot(), shown_ms: keep.shown })
+}
+
+/// [`snapshot`] of recording files (unsealed).
+pub fn snapshot_files(inputs: &[PathBuf], at_ms: i64) -> Result<Snapshot, PlaybackError> {
+    snapshot(&*crate::playback::open(inputs, None)?, at_ms)
 }
 
 /// Opaque RGB bytes of a composed picture (it is composed over black).

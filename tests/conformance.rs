@@ -13,7 +13,7 @@ use std::process::Command;
 
 use common::{Rec, png_rgb, psnr, sample, solid_image};
 use image::ImageFormat;
-use video_worker::snapshot::{snapshot, to_rgb};
+use video_worker::snapshot::{snapshot_files, to_rgb};
 
 /// Lowest acceptable PSNR over a whole frame, in dB. Image decoders round
 /// differently (JPEG IDCT, WebP), so equal is too strict; a wrong layer,
@@ -28,22 +28,7 @@ fn harness_dir() -> PathBuf {
 
 /// Whether the oracle can run; panics if it must and cannot.
 fn oracle_available() -> bool {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let missing: Vec<&str> = [
-        (Command::new("node").arg("--version").output().is_err(), "node"),
-        (!Path::new(&chromium).exists(), "chromium"),
-        (!harness_dir().join("node_modules/puppeteer-core").is_dir(), "npm ci in tests/conformance"),
-    ]
-    .into_iter()
-    .filter_map(|(gone, what)| gone.then_some(what))
-    .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var("VW_REQUIRE_CONFORMANCE").is_ok_and(|v| v == "1");
-    assert!(!required, "conformance oracle required but missing: {missing:?}");
-    eprintln!("SKIPPED: conformance oracle missing: {missing:?} (set up as in tests/conformance/README.md)");
-    false
+    common::browser_tools("conformance", "puppeteer-core")
 }
 
 /// Renders `times` with the browser player into `out`.
@@ -70,7 +55,7 @@ fn compare(recording: &Path, times: &[i64]) -> Vec<f64> {
         .iter()
         .map(|&t| {
             let (w, h, theirs) = png_rgb(&out.path().join(format!("{t}.png")));
-            let ours = snapshot(&[recording.to_path_buf()], t).unwrap().picture;
+            let ours = snapshot_files(&[recording.to_path_buf()], t).unwrap().picture;
             assert_eq!((ours.width(), ours.height()), (w, h), "size at {t} ms");
             let ours = to_rgb(&ours);
             let db = psnr(&ours, &theirs);

@@ -55,7 +55,8 @@ fn fill(path: &Path, bytes: u64) {
 #[test]
 fn a_full_disk_refuses_cleanly_and_recovers() {
     let Some(disk) = SmallDisk::mount(24) else { return };
-    let server = Server::start(&disk.path, &[("VIDEO_WORKER_COUNT", "1")]);
+    // A stall limit well inside the test's waits, should ffmpeg hang on the full disk.
+    let server = Server::start(&disk.path, &[("VIDEO_WORKER_COUNT", "1"), ("FFMPEG_STALL_SECONDS", "20")]);
     // Far more than the space: 507, and the partial file is gone.
     let before = disk.free();
     let (status, answer) =
@@ -64,10 +65,13 @@ fn a_full_disk_refuses_cleanly_and_recovers() {
     assert_eq!(answer["code"], "insufficient_storage");
     assert!(disk.free() + (256 << 10) >= before, "the refused upload left files behind");
     assert_eq!(server.get_json("/api/v1/tasks")["items"].as_array().unwrap().len(), 0);
-    // Room for the recording but not for its video: the task waits, then finishes.
+    // Room for the recording but not for its video (about 0.7 MB): the task
+    // waits, then finishes.
     let filler = disk.path.join("filler");
-    fill(&filler, disk.free().saturating_sub(2_200_000));
-    let id = server.upload_raw(&sample("vnc-1280x800-3min.guac"), "disk-full");
+    let recording = sample("vnc-1280x800-3min.guac");
+    let size = std::fs::metadata(&recording).unwrap().len();
+    fill(&filler, disk.free().saturating_sub(size + 200_000));
+    let id = server.upload_raw(&recording, "disk-full");
     let task = server.wait_for(&id, Duration::from_secs(120), |t| {
         t["attempts"].as_u64() >= Some(1) && t["last_error"].is_string()
     });

@@ -30,14 +30,13 @@ fn part(sid: &str, n: usize, raw: &[u8]) -> (String, Vec<u8>) {
     (format!("{sid}.{n}.part.gz"), gzip(raw))
 }
 
-fn events_of(core: &FakeCore, sid: &str) -> Vec<String> {
-    core.with(|c| {
-        c.lifecycle
-            .iter()
-            .filter(|(s, _)| s == sid)
-            .map(|(_, b)| b["event"].as_str().unwrap_or("").to_string())
-            .collect()
-    })
+/// What core's activity log shows for a session converted and stored without a hitch.
+const CLEAN_RUN_EVENTS: [&str; 4] =
+    ["replay_convert_start", "replay_convert_success", "replay_upload_start", "replay_upload_success"];
+
+/// The service log's lines at `level` (text format: `<time> <LEVEL> <target>: ...`).
+fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.split_whitespace().nth(1) == Some(level)).collect()
 }
 
 fn probe_bytes(dir: &Path, name: &str, data: &[u8]) -> (String, String, String, u32, u32, f64) {
@@ -93,12 +92,7 @@ fn lion_parts_become_mp4s_in_core_and_the_session_is_marked() {
         assert!((listed[0]["duration"].as_i64().unwrap() - (p0.5 * 1000.0) as i64).abs() < 100);
         assert_eq!(patch["replay_size"], (v0.data.len() + v1.data.len()) as u64);
     });
-    let events = events_of(&core, sid);
-    for e in
-        ["replay_convert_start", "replay_convert_success", "replay_upload_start", "replay_upload_success"]
-    {
-        assert!(events.iter().any(|x| x == e), "no {e} in {events:?}");
-    }
+    assert_eq!(core.accepted_events(sid), CLEAN_RUN_EVENTS, "the session's activity log in core");
     let task_dir = dir.path().join("tasks").join(&task);
     assert!(!task_dir.join("input").exists(), "the received parts are deleted once stored");
     assert!(task_dir.join("task.log").is_file());
@@ -175,6 +169,15 @@ fn a_worker_that_cannot_reach_core_accepts_nothing() {
     let a = lion.create_task("s", 0, 0, &files, true);
     assert_eq!(a.status, 503, "Lion must keep its recording and store it itself");
     assert!(a.json()["error"].as_str().unwrap().contains("core"), "{}", a.json());
+    // A designed refusal: said at WARN with its reason, never at ERROR.
+    let log = server.log();
+    assert!(
+        lines_at(&log, "WARN")
+            .iter()
+            .any(|l| l.contains("gateway request refused") && l.contains("status=503")),
+        "{log}"
+    );
+    assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "nothing failed in the worker");
     let health = server.get_json("/video-worker/health/");
     assert_eq!(
         (health["status"].as_str(), health["core"]["accepting_gateways"].as_bool()),
@@ -208,7 +211,7 @@ fn an_unconvertible_recording_is_stored_as_the_gateway_would_and_flagged() {
         assert_eq!(index["files"][0]["name"], format!("{sid}.0.part.gz"));
         assert_eq!(patch["replay_size"], files[0].1.len() as u64);
     });
-    let events = events_of(&core, sid);
+    let events = core.accepted_events(sid);
     assert!(events.iter().any(|e| e == "replay_convert_failure"), "{events:?}");
 }
 
@@ -344,4 +347,85 @@ fn a_core_outage_during_storing_recovers_without_loss_or_duplicates() {
     .unwrap();
     assert!(log.contains("cannot mark the replay in core"), "{log}");
     assert_eq!(server.get_json("/video-worker/health/")["status"], "ok", "drained: healthy again");
+}
+
+#[test]
+fn a_clean_gateway_session_logs_nothing_at_error_and_no_colour() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-clean", &[]);
+    let mut lion = Lion::new(core.register_component("lion-clean"), server.port);
+    let sid = "5d0b8e2a-1c3f-4b6a-9e7d-2f4a6c8e0b13";
+    let files = vec![part(sid, 0, &small_recording(7, 8)), part(sid, 1, &small_recording(8, 8))];
+    lion.upload_session(sid, &files).expect("the worker accepts the session");
+    core.wait_has_replay(&server, sid);
+    core.with(|c| assert!(c.bad_calls.is_empty(), "core would refuse or ignore: {:?}", c.bad_calls));
+    assert_eq!(core.accepted_events(sid), CLEAN_RUN_EVENTS);
+    let log = server.log();
+    assert!(!log.contains("\x1b["), "a log written to a file carries no ANSI codes");
+    // The level column is read right: the run's own INFO lines are there.
+    let info = lines_at(&log, "INFO");
+    assert!(info.iter().any(|l| l.contains("gateway task created")), "{log}");
+    assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "nothing failed, so nothing is an error");
+    assert!(!log.contains("refused"), "nothing was refused either\n{log}");
+}
+
+#[test]
+fn credentials_core_cannot_accept_get_401_json_and_nothing_of_core_s_answer() {
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-auth", &[]);
+    let files = vec![part("s-auth", 0, &small_recording(1, 3))];
+    // A signature whose headers leave out `date`: core answers 500 with its HTML page.
+    let mut lion = Lion::new(core.register_component("lion-no-date"), server.port);
+    let body = common::lion::task_json("s-auth", 0, 0, &files, true);
+    let path = "/api/v2/replay/sessions/s-auth/task/";
+    let a = lion.send("POST", path, Some("application/json"), body.as_bytes(), Auth::ProfileWithoutDate);
+    assert!(core.with(|c| c.bad_calls.iter().any(|b| b.contains("leave out"))), "core saw it");
+    let text = String::from_utf8_lossy(&a.body).to_string();
+    assert_eq!(a.status, 401, "{text}");
+    assert!(a.header("content-type").unwrap().starts_with("application/json"));
+    assert!(a.json()["error"].is_string(), "{text}");
+    assert!(
+        !text.contains('<') && !text.contains("Server Error"),
+        "core's page never reaches the caller: {text}"
+    );
+    // The same for a part upload, in Lion's {"ok", "error_message"} shape.
+    let up = lion.send(
+        "POST",
+        "/api/v2/replay/sessions/some-task/task/upload/0",
+        Some("multipart/form-data; boundary=b"),
+        b"--b--\r\n",
+        Auth::ProfileWithoutDate,
+    );
+    assert_eq!((up.status, up.json()["ok"].clone()), (401, Value::Bool(false)));
+    assert!(!String::from_utf8_lossy(&up.body).contains('<'));
+    // Core's other "no"s are 401s; a proxy saying core is down is a 503. A
+    // new gateway each time: the worker remembers core's answer briefly.
+    for (n, (status, content_type, answer, want)) in [
+        (403, "application/json", r#"{"detail": "You do not have permission to perform this action."}"#, 401),
+        (400, "application/json", r#"{"detail": "JSON parse error"}"#, 401),
+        (502, "text/html", "<html><body>502 Bad Gateway</body></html>", 503),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut gateway = Lion::new(core.register_component(&format!("lion-auth-{n}")), server.port);
+        core.with(|c| c.profile_answer = Some((status, content_type, answer.to_string())));
+        let a = gateway.create_task("s-auth", 0, 0, &files, true);
+        let text = String::from_utf8_lossy(&a.body).to_string();
+        assert_eq!(a.status, want, "core answered {status}: {text}");
+        assert!(!text.contains('<') && !text.contains("permission"), "{status}: {text}");
+    }
+    core.with(|c| assert!(c.replays.is_empty()));
+    let log = server.log();
+    assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "refusing a caller is not a fault");
+    assert!(
+        lines_at(&log, "INFO")
+            .iter()
+            .any(|l| l.contains("gateway request refused") && l.contains("status=401")),
+        "each refusal is logged with its reason\n{log}"
+    );
 }

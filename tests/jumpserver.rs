@@ -153,8 +153,9 @@ fn without_the_websocket_the_rest_heartbeat_keeps_the_worker_alive() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replays_reach_core_with_a_content_length_then_the_session_is_marked() {
     use video_worker::jumpserver::core_client::CoreClient;
-    use video_worker::storage::Storage;
-    use video_worker::storage::core::CoreStorage;
+    use video_worker::jumpserver::core_storage::CoreStorage;
+    use video_worker::pipeline::ports::Storage;
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let core = FakeCore::start(true);
     let client = CoreClient::new(&core.url, false).unwrap();
     let key = client.register("vw-store", TOKEN).await.unwrap();
@@ -194,6 +195,7 @@ async fn gateway_credentials_are_checked_by_core_and_cached_by_hash() {
     use video_worker::jumpserver::core_client::CoreClient;
     use video_worker::jumpserver::gateway_auth::{Credentials, Denied, GatewayAuth};
     use video_worker::jumpserver::signer::{authorization, http_date};
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let core = FakeCore::start(true);
     let client = Arc::new(CoreClient::new(&core.url, false).unwrap());
     let lion = client.register("lion-gateway", TOKEN).await.unwrap();
@@ -219,4 +221,265 @@ async fn gateway_credentials_are_checked_by_core_and_cached_by_hash() {
     }
     assert_eq!(auth.check(&creds("")).await, Err(Denied::Missing));
     core.with(|c| assert_eq!(c.bad_calls.len(), 2, "core saw the two bad signatures: {:?}", c.bad_calls));
+}
+
+/// A client registered with `core` under `name`.
+async fn registered(core: &FakeCore, name: &str) -> Arc<video_worker::jumpserver::core_client::CoreClient> {
+    use video_worker::jumpserver::core_client::CoreClient;
+    let client = CoreClient::new(&core.url, false).unwrap();
+    client.set_key(client.register(name, TOKEN).await.unwrap());
+    Arc::new(client)
+}
+
+/// A signed call to core with a JSON body.
+async fn ask(
+    client: &video_worker::jumpserver::core_client::CoreClient,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, video_worker::jumpserver::core_client::CoreError> {
+    client.call(method, path, Some(&body)).await
+}
+
+fn task_log_lines(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("task.log")).unwrap_or_default().lines().map(String::from).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_events_go_as_core_takes_them_and_core_answers_200() {
+    use video_worker::jumpserver::session_report::{Event, Posted, post_event};
+    use video_worker::pipeline::tasklog::TaskLog;
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-events").await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = TaskLog::new(dir.path());
+    let all = [
+        (Event::ConvertStart, ""),
+        (Event::ConvertSuccess, ""),
+        (Event::ConvertFailure, "not a recording"),
+        (Event::UploadStart, " "),
+        (Event::UploadSuccess, ""),
+        (Event::UploadFailure, "storage down"),
+    ];
+    for (event, reason) in all {
+        let posted = post_event(&client, "sess-ev", "task-ev", event, reason, &log).await;
+        assert!(matches!(posted, Posted::Accepted), "{}: {posted:?}", event.name());
+    }
+    core.with(|c| {
+        assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
+        let bodies: Vec<&serde_json::Value> = c.lifecycle.iter().map(|(_, b)| b).collect();
+        assert_eq!(
+            bodies,
+            [
+                &json!({"event": "replay_convert_start"}),
+                &json!({"event": "replay_convert_success"}),
+                &json!({"event": "replay_convert_failure", "reason": "not a recording"}),
+                &json!({"event": "replay_upload_start"}),
+                &json!({"event": "replay_upload_success"}),
+                &json!({"event": "replay_upload_failure", "reason": "storage down"}),
+            ],
+            "a reason only when there is one; core's event names"
+        );
+    });
+    assert!(task_log_lines(dir.path()).is_empty(), "nothing to report when core takes every event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lifecycle_event_core_cannot_take_now_is_tried_again_then_given_up() {
+    use video_worker::jumpserver::session_report::{Event, Posted, post_event};
+    use video_worker::pipeline::tasklog::TaskLog;
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-events-retry").await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = TaskLog::new(dir.path());
+    // Two 503s, then core takes it: one event in the session's log.
+    core.with(|c| c.fail_lifecycle = 2);
+    let posted = post_event(&client, "sess-r", "task-r", Event::UploadStart, "", &log).await;
+    assert!(matches!(posted, Posted::Accepted), "{posted:?}");
+    core.with(|c| {
+        assert_eq!(c.lifecycle_posts.len(), 3, "two tries refused, the third taken");
+        assert_eq!(c.lifecycle.len(), 1);
+    });
+    assert!(task_log_lines(dir.path()).is_empty());
+    // Core that stays unavailable: three tries, then one line in the task log.
+    core.with(|c| c.fail_lifecycle = 100);
+    let posted = post_event(&client, "sess-r", "task-r", Event::UploadSuccess, "", &log).await;
+    assert!(matches!(posted, Posted::GaveUp(_)), "{posted:?}");
+    assert_eq!(core.with(|c| c.lifecycle_posts.len()), 6);
+    let lines = task_log_lines(dir.path());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("replay_upload_success") && lines[0].contains("503"), "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lifecycle_event_core_refuses_is_reported_once_with_its_answer_and_not_retried() {
+    use video_worker::jumpserver::session_report::{Event, Posted, post_event};
+    use video_worker::pipeline::tasklog::TaskLog;
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-events-refused").await;
+    core.with(|c| c.gone_sessions.insert("sess-gone".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let log = TaskLog::new(dir.path());
+    let posted = post_event(&client, "sess-gone", "task-g", Event::ConvertStart, "", &log).await;
+    assert!(matches!(posted, Posted::Refused(_)), "{posted:?}");
+    assert_eq!(core.with(|c| c.lifecycle_posts.len()), 1, "a 4xx is not asked again");
+    let lines = task_log_lines(dir.path());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("replay_convert_start")
+            && lines[0].contains("404")
+            && lines[0].contains("Not found."),
+        "core's answer is in the task log: {lines:?}"
+    );
+}
+
+/// The fake core answers as the real one on the points the worker depends
+/// on; the worker's own tests are only as good as this.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_core_answers_as_the_real_one() {
+    use reqwest::Method;
+    use video_worker::jumpserver::core_client::CoreError;
+    use video_worker::jumpserver::signer::http_date;
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-selftest").await;
+    let lifecycle = "/api/v1/terminal/sessions/sess-st/lifecycle_log/";
+    let refused = |r: Result<serde_json::Value, CoreError>| match r {
+        Err(CoreError::Http { status, body, .. }) => {
+            (status, serde_json::from_str(&body).unwrap_or(json!(body)))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Lifecycle: a blank reason and an unknown name are 400s, as the issue saw them; a good event is a 200.
+    let blank = ask(&client, Method::POST, lifecycle, json!({"event": "replay_convert_start", "reason": ""}));
+    assert_eq!(refused(blank.await), (400, json!({"reason": ["This field may not be blank."]})));
+    let unknown = ask(&client, Method::POST, lifecycle, json!({"event": "replay_converted"}));
+    assert_eq!(
+        refused(unknown.await),
+        (400, json!({"event": ["\"replay_converted\" is not a valid choice."]}))
+    );
+    let ok = ask(&client, Method::POST, lifecycle, json!({"event": "replay_convert_start"})).await.unwrap();
+    assert_eq!(ok["msg"], "ok");
+    assert!(ok["id"].is_string());
+    // Session PATCH: core's choices and types.
+    let session = "/api/v1/terminal/sessions/sess-st/";
+    let reason = ask(&client, Method::PATCH, session, json!({"error_reason": "convert_failed"}));
+    assert_eq!(refused(reason.await).0, 400);
+    let size = ask(&client, Method::PATCH, session, json!({"has_replay": true, "replay_size": "big"}));
+    assert_eq!(refused(size.await), (400, json!({"replay_size": ["A valid integer is required."]})));
+    let patched = ask(&client, Method::PATCH, session, json!({"has_replay": true, "replay_size": 7}));
+    assert_eq!(patched.await.unwrap()["has_replay"], true);
+    // Replay upload: version 2..5, else 401 {"msg"} (sic); 201 {"url"} when stored.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sess-st.0.part.mp4");
+    std::fs::write(&file, b"mp4").unwrap();
+    let six = refused(client.upload_replay("sess-st", 6, &file, "sess-st.0.part.mp4").await);
+    assert_eq!(six, (401, json!({"msg": {"version": ["Ensure this value is less than or equal to 5."]}})));
+    let stored = client.upload_replay("sess-st", 5, &file, "sess-st.0.part.mp4").await.unwrap();
+    assert!(stored["url"].as_str().unwrap().ends_with("/sess-st/sess-st.0.part.mp4"), "{stored}");
+    // A session core does not have: 404, on every session call.
+    core.with(|c| c.gone_sessions.insert("sess-gone".into()));
+    let gone = ask(
+        &client,
+        Method::POST,
+        "/api/v1/terminal/sessions/sess-gone/lifecycle_log/",
+        json!({"event": "replay_upload_start"}),
+    );
+    assert_eq!(refused(gone.await), (404, json!({"detail": "Not found."})));
+    // A chunked multipart body reaches Django empty: its file is missing.
+    let key = client.key().unwrap();
+    let path = "/api/v1/terminal/sessions/sess-st/replay/";
+    let date = http_date();
+    let body =
+        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\nmp4\r\n--b--\r\n";
+    let http = reqwest::Client::new();
+    let chunked = http
+        .post(format!("{}{path}", core.url))
+        .header("Date", &date)
+        .header("Authorization", video_worker::jumpserver::signer::authorization(&key, "POST", path, &date))
+        .header("X-JMS-ORG", "ROOT")
+        .header("Content-Type", "multipart/form-data; boundary=b")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::once(async move {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(body))
+        })))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chunked.status().as_u16(), 401);
+    assert_eq!(
+        chunked.json::<serde_json::Value>().await.unwrap(),
+        json!({"msg": {"file": ["No file was submitted."]}})
+    );
+    // A signature whose headers leave out date: core's 500 is an HTML page.
+    let profile = "/api/v1/users/profile/";
+    let no_date = video_worker::jumpserver::signer::authorization(&key, "GET", profile, &date)
+        .replace("headers=\"(request-target) date\"", "headers=\"(request-target)\"");
+    let page = http
+        .get(format!("{}{profile}", core.url))
+        .header("Date", &date)
+        .header("Authorization", no_date)
+        .header("X-JMS-ORG", "ROOT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 500);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.text().await.unwrap().contains("<h1>Server Error (500)</h1>"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_answer_of_core_that_is_not_yes_refuses_the_gateway_and_only_a_core_out_of_reach_is_unavailable()
+{
+    use video_worker::jumpserver::core_client::CoreClient;
+    use video_worker::jumpserver::gateway_auth::{Credentials, Denied, GatewayAuth};
+    use video_worker::jumpserver::signer::{authorization, http_date};
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-judge").await;
+    let lion = client.register("lion-judge", TOKEN).await.unwrap();
+    let auth = GatewayAuth::new(client.clone());
+    let date = http_date();
+    // Lion's signature without `date` in its headers: core answers 500 with a page.
+    let no_date = authorization(&lion, "GET", "/api/v1/users/profile/", &date)
+        .replace("headers=\"(request-target) date\"", "headers=\"(request-target)\"");
+    let c = Credentials { authorization: &no_date, date: &date, org: "ROOT" };
+    match auth.check(&c).await {
+        Err(Denied::Refused(why)) => assert!(!why.contains('<') && !why.contains("Server Error"), "{why}"),
+        other => panic!("core's 500 on a malformed signature is a refusal: {other:?}"),
+    }
+    assert!(
+        core.with(|c| c.bad_calls.iter().any(|b| b.contains("leave out"))),
+        "core saw the malformed signature"
+    );
+    // Core's other answers: 403, 400, a 200 that is not a user; distinct
+    // credentials each, so no cached answer stands in for core's.
+    let answers: [(u16, &'static str, &str); 3] = [
+        (403, "application/json", r#"{"detail": "You do not have permission to perform this action."}"#),
+        (400, "application/json", r#"{"detail": "bad request"}"#),
+        (200, "text/html", "<html>login</html>"),
+    ];
+    for (n, (status, content_type, body)) in answers.into_iter().enumerate() {
+        core.with(|c| c.profile_answer = Some((status, content_type, body.to_string())));
+        let date = format!("{date} {n}");
+        let signed = authorization(&lion, "GET", "/api/v1/users/profile/", &date);
+        let c = Credentials { authorization: &signed, date: &date, org: "ROOT" };
+        match auth.check(&c).await {
+            Err(Denied::Refused(why)) => assert!(!why.contains('{') && !why.contains('<'), "{status}: {why}"),
+            other => panic!("{status} from core is a refusal: {other:?}"),
+        }
+    }
+    // A proxy in front of a core that is down.
+    core.with(|c| c.profile_answer = Some((502, "text/html", "<html>Bad Gateway</html>".into())));
+    let signed = authorization(&lion, "GET", "/api/v1/users/profile/", &date);
+    let c = Credentials { authorization: &signed, date: &date, org: "ROOT" };
+    match auth.check(&c).await {
+        Err(Denied::Unavailable(why)) => assert!(!why.contains('<'), "{why}"),
+        other => panic!("a 502 means core is out of reach: {other:?}"),
+    }
+    // Nobody listening where core should be.
+    let port = common::server::free_port();
+    let nowhere = Arc::new(CoreClient::new(&format!("http://127.0.0.1:{port}"), false).unwrap());
+    let auth = GatewayAuth::new(nowhere);
+    match auth.check(&c).await {
+        Err(Denied::Unavailable(why)) => assert!(!why.contains(&port.to_string()), "{why}"),
+        other => panic!("a core out of reach leaves the question open: {other:?}"),
+    }
 }

@@ -6,7 +6,7 @@ mod common;
 use common::{Rec, solid_image};
 use image::ImageFormat;
 use video_worker::playback::PlaybackError;
-use video_worker::snapshot::{Snapshot, snapshot};
+use video_worker::snapshot::{Snapshot, snapshot_files};
 
 const RED: [u8; 4] = [255, 0, 0, 255];
 const GREEN: [u8; 4] = [0, 255, 0, 255];
@@ -21,7 +21,7 @@ fn screen() -> Rec {
 fn shot_at(rec: &Rec, at: i64) -> Snapshot {
     let dir = tempfile::tempdir().unwrap();
     let path = rec.write(dir.path(), "test.guac");
-    snapshot(&[path], at).unwrap()
+    snapshot_files(&[path], at).unwrap()
 }
 
 /// The picture after the whole recording.
@@ -353,7 +353,7 @@ fn absurd_sizes_fail_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let rec = screen().sync(1000).rect(-7, 0, 0, 20000, 20000).cfill(14, -7, RED).sync(2000);
     let path = rec.write(dir.path(), "huge.guac");
-    let err = snapshot(&[path], 5000).err().expect("must fail");
+    let err = snapshot_files(&[path], 5000).err().expect("must fail");
     assert!(matches!(err, PlaybackError::TooLarge { .. }), "{err}");
     assert!(err.to_string().contains("huge.guac") && err.to_string().contains("byte"), "{err}");
 }
@@ -362,7 +362,7 @@ fn absurd_sizes_fail_with_a_clear_error() {
 fn a_recording_without_a_screen_size_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = Rec::new().sync(1000).write(dir.path(), "nosize.guac");
-    let err = snapshot(&[path], 0).err().expect("must fail");
+    let err = snapshot_files(&[path], 0).err().expect("must fail");
     assert!(err.to_string().contains("screen size"), "{err}");
 }
 
@@ -371,9 +371,9 @@ fn several_parts_play_as_one_session() {
     let dir = tempfile::tempdir().unwrap();
     let one = screen().fill(0, 0, 0, 4, 4, RED).sync(1000).write(dir.path(), "part1.guac");
     let two = Rec::new().fill(0, 10, 10, 4, 4, GREEN).sync(3000).write(dir.path(), "part2.guac");
-    let s = snapshot(&[one.clone(), two.clone()], 2000).unwrap();
+    let s = snapshot_files(&[one.clone(), two.clone()], 2000).unwrap();
     assert_eq!(px(&s, 1, 1), rgb(RED));
     assert_eq!(px(&s, 11, 11), rgb(GREEN), "part 2 draws on part 1's screen at its own time");
-    let before = snapshot(&[one, two], 1999).unwrap();
+    let before = snapshot_files(&[one, two], 1999).unwrap();
     assert_eq!(px(&before, 11, 11), [0, 0, 0]);
 }

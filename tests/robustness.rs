@@ -5,7 +5,7 @@ mod common;
 
 use proptest::prelude::*;
 use video_worker::guac::{Event, Parser};
-use video_worker::snapshot::snapshot;
+use video_worker::snapshot::snapshot_files;
 
 fn valid_recording() -> Vec<u8> {
     let png = common::solid_image(4, 4, [255, 0, 0, 255], image::ImageFormat::Png);
@@ -27,7 +27,7 @@ fn play(bytes: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fuzz.guac");
     std::fs::write(&path, bytes).unwrap();
-    let _ = snapshot(&[path], 1_000_000);
+    let _ = snapshot_files(&[path], 1_000_000);
 }
 
 proptest! {

@@ -54,6 +54,11 @@ fn received_recordings_wait_sealed_and_still_become_the_right_video() {
         .filter(|n| n.ends_with(".mp4"))
         .collect();
     assert!(leftovers.is_empty(), "no clear copy kept once stored: {leftovers:?}");
+    let mut r =
+        common::server::agent().get(server.url(&format!("/api/v1/tasks/{id}/output"))).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the MP4 is served from the storage");
+    let served = r.body_mut().read_to_vec().unwrap();
+    assert_eq!(served, std::fs::read(dir.path().join("replays").join(key)).unwrap());
     assert!(!server.log().contains(KEY), "the key is never logged");
 }
 

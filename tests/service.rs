@@ -1,12 +1,13 @@
-//! The service end to end: the real binary, real HTTP, real ffmpeg, a real
-//! data directory; restarts with `kill -9`.
+//! The service end to end: real HTTP, real ffmpeg, a real data directory.
+//! Most tests run the service in this process (`spawn_app`); those that
+//! restart it, `kill -9` it, signal it or read its log run the real binary.
 
 mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::server::{Server, multipart};
+use common::server::{Server, multipart, spawn_app};
 use common::{Rec, probe, sample};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -23,7 +24,8 @@ fn small_recording(dir: &Path, name: &str, color: [u8; 4]) -> std::path::PathBuf
     rec.write(dir, name)
 }
 
-fn stored_files(root: &Path) -> Vec<std::path::PathBuf> {
+/// The MP4s under `root` (thumbnails are stored beside each in standalone mode).
+fn stored_mp4s(root: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -32,7 +34,11 @@ fn stored_files(root: &Path) -> Vec<std::path::PathBuf> {
             if p.file_name().is_some_and(|n| n == ".incoming") {
                 continue;
             }
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
+            if p.is_dir() {
+                stack.push(p)
+            } else if p.extension().is_some_and(|e| e == "mp4") {
+                out.push(p)
+            }
         }
     }
     out.sort();
@@ -42,7 +48,7 @@ fn stored_files(root: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn uploaded_samples_become_stored_mp4s_with_logs_and_ranges() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[("VIDEO_WORKER_COUNT", "2")]);
+    let server = spawn_app(dir.path(), &[("VIDEO_WORKER_COUNT", "2")]);
     let rdp = server.upload_raw(&sample(common::RDP), "rdp-session");
     let vnc_bytes = std::fs::read(sample(common::VNC)).unwrap();
     let (ct, body) = multipart(&[
@@ -99,7 +105,7 @@ fn uploaded_samples_become_stored_mp4s_with_logs_and_ranges() {
 fn the_api_needs_the_token_and_answers_errors_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let server =
-        Server::start(dir.path(), &[("VIDEO_WORKER_API_TOKEN", "s3cret-token"), ("MAX_UPLOAD_SIZE", "1M")]);
+        spawn_app(dir.path(), &[("VIDEO_WORKER_API_TOKEN", "s3cret-token"), ("MAX_UPLOAD_SIZE", "1M")]);
     let agent = common::server::agent();
     for auth in [None, Some("Bearer wrong"), Some("s3cret-token"), Some("Basic s3cret-token")] {
         let mut req = agent.get(server.url("/api/v1/tasks"));
@@ -174,7 +180,7 @@ fn raw_exchange(port: u16, extra_headers: &str, body: &[u8]) -> String {
 fn an_upload_cut_off_mid_body_leaves_no_task() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = spawn_app(dir.path(), &[]);
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     let head = "POST /api/v1/recordings?session_id=cut HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n";
     conn.write_all(head.as_bytes()).unwrap();
@@ -201,7 +207,7 @@ fn an_upload_cut_off_mid_body_leaves_no_task() {
 #[test]
 fn twenty_concurrent_uploads_with_two_workers_all_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[("VIDEO_WORKER_COUNT", "2")]);
+    let server = spawn_app(dir.path(), &[("VIDEO_WORKER_COUNT", "2")]);
     let files: Vec<_> = (0..20)
         .map(|i| small_recording(dir.path(), &format!("r{i}.guac"), [i as u8 * 12, 200, 0, 255]))
         .collect();
@@ -221,7 +227,7 @@ fn twenty_concurrent_uploads_with_two_workers_all_finish() {
     for id in &ids {
         assert_eq!(server.wait_finished(id, LONG)["state"], "done");
     }
-    assert_eq!(stored_files(&dir.path().join("replays")).len(), 20);
+    assert_eq!(stored_mp4s(&dir.path().join("replays")).len(), 20);
 }
 
 #[test]
@@ -237,7 +243,7 @@ fn kill_9_during_conversion_resumes_and_stores_exactly_once() {
     assert_eq!(task["attempts"], 2);
     let (_, log) = server.get(&format!("/api/v1/tasks/{id}/log"));
     assert!(log.contains("resumed after a restart"), "{log}");
-    let stored = stored_files(&dir.path().join("replays"));
+    let stored = stored_mp4s(&dir.path().join("replays"));
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(!dir.path().join("tasks").join(&id).join("output").join("crash-convert.mp4.part").exists());
 }
@@ -263,13 +269,13 @@ fn storage_failures_retry_and_a_kill_during_upload_loses_nothing() {
     let (_, log) = server.get(&format!("/api/v1/tasks/{id}/log"));
     assert!(log.contains("retrying in") && log.contains("files of an earlier attempt are complete"), "{log}");
     assert_eq!(log.matches("converted:").count(), 1, "the MP4 is not made twice: {log}");
-    assert_eq!(stored_files(&replays).len(), 1);
+    assert_eq!(stored_mp4s(&replays).len(), 1);
 }
 
 #[test]
 fn a_file_that_is_not_a_recording_fails_at_once_and_can_be_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = spawn_app(dir.path(), &[]);
     let junk = dir.path().join("junk.bin");
     std::fs::write(&junk, b"PK\x03\x04 this is a zip, not a recording").unwrap();
     let id = server.upload_raw(&junk, "junk");
@@ -308,7 +314,7 @@ fn cleanup_removes_only_old_finished_tasks() {
     assert!(said.contains("removed 1 finished task") && said.contains(&done), "{said}");
     assert!(!dir.path().join("tasks").join(&done).exists());
     assert!(dir.path().join("tasks").join(&failed).exists(), "failed tasks are kept");
-    assert_eq!(stored_files(&dir.path().join("replays")).len(), 1, "stored MP4s are never touched");
+    assert_eq!(stored_mp4s(&dir.path().join("replays")).len(), 1, "stored MP4s are never touched");
     server.restart();
     assert_eq!(server.get(&format!("/api/v1/tasks/{done}")).0, 404);
     assert_eq!(server.get(&format!("/api/v1/tasks/{failed}")).0, 200);
@@ -320,7 +326,7 @@ fn inbox_files_are_taken_when_complete_and_moved_when_finished() {
     let inbox = dir.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
     let inbox_s = inbox.to_str().unwrap();
-    let server = Server::start(dir.path(), &[("INBOX_DIR", inbox_s), ("INBOX_POLL_SECONDS", "1")]);
+    let server = spawn_app(dir.path(), &[("INBOX_DIR", inbox_s), ("INBOX_POLL_SECONDS", "1")]);
     std::fs::copy(small_recording(dir.path(), "x.guac", [1, 2, 3, 255]), inbox.join("meeting-42.guac"))
         .unwrap();
     std::fs::write(inbox.join("broken.guac"), b"nothing to see").unwrap();
@@ -349,7 +355,7 @@ fn post_processing_scripts_get_the_result_and_cannot_undo_it() {
         std::fs::set_permissions(s, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let scripts = format!("{},{}", good.display(), bad.display());
-    let server = Server::start(dir.path(), &[("POST_PROCESSING_SCRIPTS", &scripts)]);
+    let server = spawn_app(dir.path(), &[("POST_PROCESSING_SCRIPTS", &scripts)]);
     let id = server.upload_raw(&small_recording(dir.path(), "p.guac", [5, 5, 5, 255]), "scripted");
     assert_eq!(server.wait_finished(&id, LONG)["state"], "done");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -471,6 +477,47 @@ fn health_is_503_while_ffmpeg_is_missing_and_uploads_wait() {
 }
 
 #[test]
+fn an_unwritable_data_dir_keeps_health_503_naming_the_fix_until_it_is_fixed() {
+    // Root writes anywhere, so the data directory is made impossible instead:
+    // it lies under a regular file. The service stays up, unhealthy, saying why.
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let data = blocker.join("data");
+    let server = Server::start_unhealthy(dir.path(), &[("DATA_DIR", data.to_str().unwrap())]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (status, body) = loop {
+        if let Ok(mut r) = common::server::agent().get(server.url("/video-worker/health/")).call() {
+            break (r.status().as_u16(), r.body_mut().read_to_string().unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "the service never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "unavailable");
+    assert_eq!(health["checks"]["data_dir_writable"], false);
+    let why = health["unavailable"][0].as_str().unwrap();
+    let uid = unsafe { libc::geteuid() };
+    assert!(why.contains(data.to_str().unwrap()) && why.contains(&format!("uid {uid}")), "{why}");
+    assert!(why.contains("chown -R"), "{why}");
+    // Fixed: the service starts on its own.
+    std::fs::remove_file(&blocker).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // (Between the two servers the port is briefly closed.)
+    loop {
+        let status = common::server::agent().get(server.url("/video-worker/health/")).call().ok();
+        if status.as_ref().is_some_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not healthy 30 s after the fix: {status:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(data.join("tasks.db").exists());
+}
+
+#[test]
 fn metrics_count_tasks_bytes_and_conversions() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[("LOG_FORMAT", "json")]);
@@ -489,6 +536,27 @@ fn metrics_count_tasks_bytes_and_conversions() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }
+    // Every series the Grafana dashboard in docs/ queries exists.
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../docs/grafana-dashboard.json")).expect("the dashboard is JSON");
+    let mut queried = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("video_worker_") {
+                let name: String =
+                    expr[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                queried.insert(name);
+            }
+        }
+    }
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        let exists = text.lines().any(|l| {
+            l.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        });
+        assert!(exists, "the dashboard queries {name}, which /metrics does not have:\n{text}");
+    }
     // LOG_FORMAT=json: every service log line is a JSON object.
     let log = server.log();
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -501,7 +569,7 @@ fn metrics_count_tasks_bytes_and_conversions() {
 #[test]
 fn a_multipart_upload_with_several_parts_is_one_session() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let server = spawn_app(dir.path(), &[]);
     let data = std::fs::read(sample(common::RDP)).unwrap();
     let cut = data.len() / 2 + data[data.len() / 2..].iter().position(|&b| b == b';').unwrap() + 1;
     let (ct, body) = multipart(&[

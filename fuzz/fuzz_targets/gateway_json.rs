@@ -6,7 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use video_worker::ids::is_safe_id;
-use video_worker::jumpserver::replay_meta::{CreateRequest, PartVideo, part_mp4_name, rewrite};
+use video_worker::jumpserver::replay_meta::CreateRequest;
+use video_worker::pipeline::gateway_job::{PartVideo, part_mp4_name, rewrite};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(request) = CreateRequest::parse("s1", data, 64) else { return };

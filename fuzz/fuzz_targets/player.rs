@@ -8,6 +8,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("input.guac");
     if std::fs::write(&path, data).is_ok() {
-        let _ = video_worker::snapshot::snapshot(&[path], i64::MAX / 4);
+        let _ = video_worker::snapshot::snapshot_files(&[path], i64::MAX / 4);
     }
 });

@@ -23,8 +23,10 @@ pub fn serve(args: ConfigArgs) -> anyhow::Result<()> {
     video_worker::telemetry::init(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let app = video_worker::service::open(config)?;
-        video_worker::service::run(app).await
+        if !video_worker::service::wait_for_data_dir(&config).await? {
+            return Ok(());
+        }
+        video_worker::service::run(config).await
     })
 }
 
@@ -39,7 +41,11 @@ pub fn check_config(args: ConfigArgs) -> anyhow::Result<()> {
         "# effective: listening on {}:{}{}, {} workers, data in {}, replays in {}",
         config.bind_host,
         config.port,
-        if config.loopback_only { " (loopback only: no VIDEO_WORKER_API_TOKEN)" } else { "" },
+        if config.api_token.is_none() {
+            " (/api/v1/ for loopback callers only: no VIDEO_WORKER_API_TOKEN)"
+        } else {
+            ""
+        },
         config.workers,
         config.data_dir.display(),
         config.local_storage_dir.display()
@@ -52,8 +58,8 @@ pub fn cleanup(args: ConfigArgs) -> anyhow::Result<()> {
     video_worker::telemetry::init(&config);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let app = video_worker::service::open(config)?;
-        let removed = video_worker::tasks::cleanup::run_once(&app);
+        let assembly = video_worker::service::assemble(config).await?;
+        let removed = video_worker::pipeline::cleanup::run_once(&assembly.pipeline).await;
         println!("removed {} finished task(s)", removed.len());
         for id in removed {
             println!("{id}");

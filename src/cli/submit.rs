@@ -39,7 +39,7 @@ pub struct SubmitArgs {
 pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
     super::check_inputs(std::slice::from_ref(&args.file))?;
     if let Some(sid) = &args.session_id
-        && !video_worker::tasks::model::is_safe_id(sid)
+        && !video_worker::ids::is_safe_id(sid)
     {
         bail!("--session-id must be 1-128 characters of letters, digits, '-', '_' or '.'");
     }

@@ -6,6 +6,41 @@ use std::path::PathBuf;
 pub const PRESETS: &[&str] =
     &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
 
+/// Default keyframe interval in frames (x264's own default): a seek decodes
+/// at most this many frames, about 0.5 s of software decoding at 1080p.
+pub const KEYFRAME_INTERVAL: u32 = 250;
+
+/// A quality level a user can choose without knowing x264: each is a CRF
+/// and a preset (sizes and PSNR of each in docs/rendering.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quality {
+    Low,
+    Normal,
+    High,
+}
+
+impl Quality {
+    pub const NAMES: &'static [&'static str] = &["low", "normal", "high"];
+
+    /// (CRF, preset) of the level.
+    pub fn crf_preset(self) -> (u8, &'static str) {
+        match self {
+            Quality::Low => (28, "veryfast"),
+            Quality::Normal => (23, "veryfast"),
+            Quality::High => (18, "veryfast"),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Quality, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(Quality::Low),
+            "normal" => Ok(Quality::Normal),
+            "high" => Ok(Quality::High),
+            _ => Err(format!("quality '{text}' is unknown: allowed low, normal, high")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EncodeSettings {
     /// The `ffmpeg` program to run.
@@ -18,8 +53,10 @@ pub struct EncodeSettings {
     pub fps: u32,
     /// Largest output size; the session's own size when `None`.
     pub max_size: Option<(u32, u32)>,
-    /// Longest stretch of session time between keyframes, in seconds.
-    pub keyframe_seconds: u32,
+    /// Most frames from one keyframe to the next (x264 `keyint`): what a
+    /// seek decodes at worst. Counted in frames, not in time: a variable
+    /// frame rate video has no frames while the screen is idle.
+    pub keyframe_interval: u32,
     /// ffmpeg is stopped when it takes no frame and does not exit for this
     /// long; `None` waits forever.
     pub stall_timeout: Option<std::time::Duration>,
@@ -33,7 +70,7 @@ impl Default for EncodeSettings {
             preset: "veryfast".into(),
             fps: 25,
             max_size: None,
-            keyframe_seconds: 5,
+            keyframe_interval: KEYFRAME_INTERVAL,
             stall_timeout: Some(std::time::Duration::from_secs(300)),
         }
     }
@@ -51,12 +88,24 @@ impl EncodeSettings {
         if !(1..=120).contains(&self.fps) {
             return Err(format!("fps {} is out of range: allowed 1 to 120", self.fps));
         }
+        if !(1..=10_000).contains(&self.keyframe_interval) {
+            return Err(format!(
+                "keyframe interval {} is out of range: allowed 1 to 10000",
+                self.keyframe_interval
+            ));
+        }
         if let Some((w, h)) = self.max_size
             && (w < 16 || h < 16)
         {
             return Err(format!("max size {w}x{h} is too small: at least 16x16"));
         }
         Ok(())
+    }
+
+    /// Settings of a quality level: its CRF and preset, the rest default.
+    pub fn with_quality(self, quality: Quality) -> EncodeSettings {
+        let (crf, preset) = quality.crf_preset();
+        EncodeSettings { crf, preset: preset.into(), ..self }
     }
 
     /// Shortest gap between two frames, in ms (so at most `fps` a second).
@@ -120,5 +169,18 @@ mod tests {
         s = EncodeSettings { crf: 60, ..EncodeSettings::default() };
         assert!(s.validate().unwrap_err().contains("0 to 51"));
         assert_eq!(EncodeSettings::default().min_frame_gap_ms(), 40);
+    }
+
+    #[test]
+    fn quality_levels_map_to_crf_and_preset() {
+        let normal = EncodeSettings::default().with_quality(Quality::Normal);
+        let default = EncodeSettings::default();
+        assert_eq!((normal.crf, normal.preset.as_str()), (default.crf, default.preset.as_str()));
+        assert!(Quality::High.crf_preset().0 < Quality::Low.crf_preset().0);
+        assert_eq!(Quality::parse(" HIGH "), Ok(Quality::High));
+        assert!(Quality::parse("best").unwrap_err().contains("low, normal, high"));
+        for q in [Quality::Low, Quality::Normal, Quality::High] {
+            assert!(EncodeSettings::default().with_quality(q).validate().is_ok());
+        }
     }
 }

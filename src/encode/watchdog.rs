@@ -2,9 +2,12 @@
 //! for `limit` (a hung encoder would otherwise hold its worker forever).
 //! The conversion then fails with [`super::EncodeError::Stalled`], which the
 //! service retries.
+//!
+//! The thread waits on a condition variable, not in sleeps: `stop` wakes it
+//! at once, so a conversion never waits for a watchdog tick to end.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,7 +15,9 @@ struct Shared {
     started: Instant,
     /// Milliseconds after `started` of the last progress.
     last_ms: AtomicU64,
-    done: AtomicBool,
+    /// Set by `stop`; the condition variable wakes the thread for it.
+    done: Mutex<bool>,
+    wake: Condvar,
     fired: AtomicBool,
 }
 
@@ -27,7 +32,8 @@ impl Watchdog {
         let shared = Arc::new(Shared {
             started: Instant::now(),
             last_ms: AtomicU64::new(0),
-            done: AtomicBool::new(false),
+            done: Mutex::new(false),
+            wake: Condvar::new(),
             fired: AtomicBool::new(false),
         });
         let thread = limit.map(|limit| {
@@ -45,7 +51,8 @@ impl Watchdog {
 
     /// Stops watching (before the process is reaped); whether it fired.
     pub fn stop(&mut self) -> bool {
-        self.shared.done.store(true, Ordering::SeqCst);
+        *self.shared.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -61,9 +68,11 @@ impl Drop for Watchdog {
 
 fn watch(shared: &Shared, pid: u32, limit: Duration) {
     let tick = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut done = shared.done.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        std::thread::sleep(tick);
-        if shared.done.load(Ordering::SeqCst) {
+        // Spurious wake-ups only make an early check.
+        done = shared.wake.wait_timeout(done, tick).unwrap_or_else(|e| e.into_inner()).0;
+        if *done {
             return;
         }
         let idle = shared.started.elapsed().as_millis() as u64 - shared.last_ms.load(Ordering::Relaxed);
@@ -77,5 +86,21 @@ fn watch(shared: &Shared, pid: u32, limit: Duration) {
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_returns_at_once() {
+        // A limit of minutes means one-second ticks: stop must not wait for
+        // one (a behaviour check, not a speed target: the old sleep took 1 s).
+        let mut dog = Watchdog::start(u32::MAX, Some(Duration::from_secs(300)));
+        std::thread::sleep(Duration::from_millis(20));
+        let started = Instant::now();
+        assert!(!dog.stop());
+        assert!(started.elapsed() < Duration::from_millis(900), "stop took {:?}", started.elapsed());
     }
 }

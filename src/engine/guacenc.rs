@@ -27,7 +27,7 @@ pub fn convert(
 ) -> Result<Summary, ConvertError> {
     settings.validate().map_err(ConvertError::Settings)?;
     let started = Instant::now();
-    let session = Session::open(inputs)?;
+    let session = Session::open(inputs, None)?;
     let size = output_size(session.screen, settings.max_size);
     let work = work_dir(output);
     let result = run_in(&work, inputs, output, settings, guacenc, size);
@@ -83,7 +83,7 @@ fn run_in(
 fn join_parts(inputs: &[PathBuf], joined: &Path) -> io::Result<()> {
     let mut out = io::BufWriter::new(fs::File::create(joined)?);
     for input in inputs {
-        let mut reader = open_recording(input).map_err(io::Error::other)?;
+        let mut reader = open_recording(input, None).map_err(io::Error::other)?;
         io::copy(&mut reader, &mut out)?;
     }
     io::Write::flush(&mut out)

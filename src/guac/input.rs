@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
+use crate::seal::Key;
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Error opening an input file.
@@ -22,17 +24,17 @@ pub fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC)
 }
 
-/// Whether the file at `path` holds gzip data (after unsealing).
-pub fn is_gzip_file(path: &Path) -> io::Result<bool> {
+/// Whether the file at `path` holds gzip data (after unsealing with `key`).
+pub fn is_gzip_file(path: &Path, key: Option<&Key>) -> io::Result<bool> {
     let mut head = [0u8; 2];
-    let got = read_up_to(&mut open_plain(path)?, &mut head)?;
+    let got = read_up_to(&mut open_plain(path, key)?, &mut head)?;
     Ok(is_gzip(&head[..got]))
 }
 
 /// Opens a file's bytes as they were before sealing: a file sealed with
-/// `VIDEO_WORKER_SECRET_KEY` (see `seal`) is opened with the process key,
-/// any other file is read as it is.
-pub fn open_plain(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+/// `VIDEO_WORKER_SECRET_KEY` (see `seal`) is opened with `key`, any other
+/// file is read as it is.
+pub fn open_plain(path: &Path, key: Option<&Key>) -> io::Result<Box<dyn Read + Send>> {
     let mut file = File::open(path)?;
     let mut head = [0u8; 8];
     let got = read_up_to(&mut file, &mut head)?;
@@ -40,7 +42,7 @@ pub fn open_plain(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     if !crate::seal::is_sealed(&head[..got]) {
         return Ok(Box::new(start));
     }
-    let key = crate::seal::installed().ok_or_else(|| {
+    let key = key.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             "the file is sealed with VIDEO_WORKER_SECRET_KEY, but no key is configured",
@@ -50,11 +52,12 @@ pub fn open_plain(path: &Path) -> io::Result<Box<dyn Read + Send>> {
 }
 
 /// Opens one recording file and returns a reader of its protocol bytes:
-/// unsealed when sealed, decompressed when it starts with the gzip magic,
-/// as-is otherwise. A `.gz` name on a file that is not gzip is read raw.
-pub fn open_recording(path: &Path) -> Result<Box<dyn Read + Send>, InputError> {
+/// unsealed (with `key`) when sealed, decompressed when it starts with the
+/// gzip magic, as-is otherwise. A `.gz` name on a file that is not gzip is
+/// read raw.
+pub fn open_recording(path: &Path, key: Option<&Key>) -> Result<Box<dyn Read + Send>, InputError> {
     let open_err = |source| InputError::Open { path: path.to_path_buf(), source };
-    let mut reader = BufReader::with_capacity(256 * 1024, open_plain(path).map_err(open_err)?);
+    let mut reader = BufReader::with_capacity(256 * 1024, open_plain(path, key).map_err(open_err)?);
     let head = reader.fill_buf().map_err(open_err)?;
     if head.is_empty() {
         return Err(InputError::Empty { path: path.to_path_buf() });
@@ -88,7 +91,7 @@ mod tests {
 
     fn read_all(path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
-        open_recording(path).unwrap().read_to_end(&mut out).unwrap();
+        open_recording(path, None).unwrap().read_to_end(&mut out).unwrap();
         out
     }
 
@@ -107,22 +110,24 @@ mod tests {
     }
 
     #[test]
-    fn sealed_files_open_with_the_process_key() {
+    fn sealed_files_open_with_the_given_key() {
         let key = crate::seal::Key::from_secret("0123456789abcdef0123456789abcdef").unwrap();
-        crate::seal::install(key.clone());
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"4.sync,1.5;").unwrap();
         let mut sealer = crate::seal::SealWriter::new(Vec::new(), &key).unwrap();
         sealer.write_all(&gz.finish().unwrap()).unwrap();
         let path = temp_file("sealed.guac", &sealer.finish().unwrap());
-        assert!(is_gzip_file(&path).unwrap(), "gzip is seen under the seal");
-        assert_eq!(read_all(&path), b"4.sync,1.5;");
+        assert!(is_gzip_file(&path, Some(&key)).unwrap(), "gzip is seen under the seal");
+        let mut out = Vec::new();
+        open_recording(&path, Some(&key)).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"4.sync,1.5;");
+        assert!(open_recording(&path, None).is_err(), "no key, no recording");
     }
 
     #[test]
     fn empty_file_is_an_error_naming_the_file() {
         let path = temp_file("empty.guac", b"");
-        let err = open_recording(&path).err().expect("must fail");
+        let err = open_recording(&path, None).err().expect("must fail");
         assert!(err.to_string().contains("empty.guac"), "{err}");
         assert!(err.to_string().contains("empty"), "{err}");
     }

@@ -1,10 +1,14 @@
-//! API errors: JSON with a stable `code` and a human `message`.
+//! API errors: JSON with a stable `code` and a human `message`. Every
+//! mapping from the pipeline's errors to HTTP statuses lives here, for the
+//! standalone API and the gateways' API alike.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::tasks::intake::IntakeError;
+use crate::pipeline::intake::IntakeError;
+use crate::pipeline::parts::PartError;
+use crate::pipeline::queue::QueueError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -29,30 +33,57 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
+
+    pub fn busy(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Why the answer is what it is: refusals are by design (INFO for the
+        // caller's mistakes, WARN when the service cannot take work now);
+        // ERROR only when the service itself failed.
+        let (status, code, reason) = (self.status.as_u16(), self.code, self.message.as_str());
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(status, code, reason, "request failed");
+        } else if self.status.is_server_error() {
+            tracing::warn!(status, code, reason, "request refused");
+        } else {
+            tracing::info!(status, code, reason, "request refused");
+        }
         let body = serde_json::json!({ "code": self.code, "message": self.message });
         (self.status, Json(body)).into_response()
     }
 }
 
-impl From<IntakeError> for ApiError {
-    fn from(e: IntakeError) -> ApiError {
-        let (status, code) = match &e {
-            IntakeError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            IntakeError::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
-            IntakeError::Interrupted(_) => (StatusCode::BAD_REQUEST, "upload_interrupted"),
-            IntakeError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            IntakeError::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        ApiError::new(status, code, e.to_string())
+/// The status for an error `code` of the pipeline.
+pub fn status_of(code: &str) -> StatusCode {
+    match code {
+        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "insufficient_storage" => StatusCode::INSUFFICIENT_STORAGE,
+        "upload_interrupted" | "bad_request" => StatusCode::BAD_REQUEST,
+        "not_found" => StatusCode::NOT_FOUND,
+        "conflict" => StatusCode::CONFLICT,
+        "queue_unavailable" | "busy" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<crate::tasks::store::StoreError> for ApiError {
-    fn from(e: crate::tasks::store::StoreError) -> ApiError {
-        ApiError::internal(e.to_string())
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> ApiError {
+        ApiError::new(status_of(e.code()), e.code(), e.to_string())
+    }
+}
+
+impl From<PartError> for ApiError {
+    fn from(e: PartError) -> ApiError {
+        ApiError::new(status_of(e.code()), e.code(), e.to_string())
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> ApiError {
+        ApiError::new(status_of(e.code()), e.code(), e.to_string())
     }
 }

@@ -11,20 +11,21 @@
 //! The worker accepts nothing while it cannot reach core or does not know
 //! where replays go: a gateway deletes its copy once the worker accepts.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::Gateways;
+use super::error::ApiError;
 use crate::jumpserver::gateway_auth::{Credentials, Denied};
+use crate::jumpserver::link::CoreLink;
 use crate::jumpserver::replay_meta::CreateRequest;
-use crate::service::app::App;
-use crate::tasks::intake::IntakeError;
-use crate::tasks::model::{is_safe_id, now_ms};
-use crate::tasks::parts::{self, PartError};
+use crate::pipeline::gateway_job::GatewayJob;
+use crate::pipeline::intake::IntakeError;
+use crate::pipeline::model::{is_safe_id, now_ms};
+use crate::pipeline::parts::{self, PartError};
 
 /// Longest accepted announcement (a `files[]` of thousands of parts fits).
 const MAX_ANNOUNCEMENT: usize = 1 << 20;
@@ -41,43 +42,66 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// Says why the worker answered as it did. Refusals are by design (the
+    /// gateway stores the recording itself): INFO for the caller's mistakes,
+    /// WARN when the worker cannot take work now; ERROR only for its faults.
+    fn log(&self) {
+        let (status, reason) = (self.status.as_u16(), self.message.as_str());
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(status, reason, "gateway request failed");
+        } else if self.status.is_server_error() {
+            tracing::warn!(status, reason, "gateway request refused");
+        } else {
+            tracing::info!(status, reason, "gateway request refused");
+        }
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        self.log();
         (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        Refusal::new(e.status, e.message)
     }
 }
 
 impl From<IntakeError> for Refusal {
     fn from(e: IntakeError) -> Refusal {
-        Refusal::new(intake_status(&e), e.to_string())
+        ApiError::from(e).into()
     }
 }
 
-fn intake_status(e: &IntakeError) -> StatusCode {
-    match e {
-        IntakeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        IntakeError::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
-        IntakeError::Interrupted(_) | IntakeError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        IntakeError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+/// The link to core, when gateways may hand recordings over now.
+pub fn ready_link(g: &Gateways) -> Result<&CoreLink, Refusal> {
+    let Some(link) = &g.link else {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CORE_HOST is not set: this worker does not serve gateways",
+        ));
+    };
+    if let Some(why) = link.not_ready() {
+        return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, why));
     }
+    Ok(link)
 }
 
 /// The caller's account when it may hand recordings over.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Refusal> {
-    if let Some(why) = app.core.not_ready() {
-        return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, why));
-    }
+pub async fn authenticate(g: &Gateways, headers: &HeaderMap) -> Result<String, Refusal> {
+    let link = ready_link(g)?;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if let (Some(sessions), Some(cookie)) = (app.core.legacy_sessions.get(), headers.get(header::COOKIE))
-        && let Some(account) = cookie.to_str().ok().and_then(|c| sessions.from_header(c, now_ms() / 1000))
+    if let Some(cookie) = headers.get(header::COOKIE)
+        && let Some(account) =
+            cookie.to_str().ok().and_then(|c| link.legacy_sessions.from_header(c, now_ms() / 1000))
     {
         return Ok(account);
     }
-    let auth = app
-        .core
-        .gateway_auth
-        .get()
-        .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "no core"))?;
+    let auth = &link.gateway_auth;
     let credentials = Credentials {
         authorization: text(header::AUTHORIZATION.as_str()),
         date: text(header::DATE.as_str()),
@@ -86,6 +110,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Refu
     auth.check(&credentials).await.map_err(|denied| match denied {
         Denied::Missing => Refusal::new(StatusCode::UNAUTHORIZED, "a JumpServer signature is required"),
         Denied::Refused(why) => Refusal::new(StatusCode::UNAUTHORIZED, format!("not authenticated: {why}")),
+        // Core could not be asked: the gateway keeps its recording and may retry.
         Denied::Unavailable(why) => {
             Refusal::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot check the caller with core: {why}"))
         }
@@ -94,64 +119,68 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Refu
 
 /// `POST /api/v2/replay/sessions/<sid>/task/`: JSON (current) or multipart (legacy).
 pub async fn create(
-    State(app): State<Arc<App>>,
+    State(g): State<Gateways>,
     Path(session_id): Path<String>,
     request: Request,
 ) -> Result<Response, Refusal> {
-    let account = authenticate(&app, request.headers()).await?;
+    let account = authenticate(&g, request.headers()).await?;
     if !is_safe_id(&session_id) {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "the session id is not a plain identifier"));
     }
-    let _slot = super::admission::admit(&app).map_err(|(status, m)| Refusal::new(status, m))?;
+    let _slot = g.admission.admit(&*g.pipeline.queue).await?;
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
-        return super::gateway_legacy::create(&app, &account, &session_id, request).await;
+        return super::gateway_legacy::create(&g, &account, &session_id, request).await;
     }
     let body = axum::body::to_bytes(request.into_body(), MAX_ANNOUNCEMENT).await.map_err(|e| {
         Refusal::new(StatusCode::BAD_REQUEST, format!("cannot read the body (at most 1 MiB): {e}"))
     })?;
-    let announced = CreateRequest::parse(&session_id, &body, app.config.max_parts_per_task)
+    let announced = CreateRequest::parse(&session_id, &body, g.max_parts_per_task)
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))?;
     let count = announced.files.len();
-    let id = parts::create(&app, &session_id, announced)?;
+    let job = GatewayJob::Parts { config: announced.config, meta: announced.meta };
+    let id = parts::create(&g.pipeline, &session_id, job, announced.session_date).await?;
     tracing::info!(task = %id, session = %session_id, parts = count, gateway = %account, "gateway task created");
     Ok(Json(json!({ "id": id })).into_response())
 }
 
 /// `POST /api/v2/replay/sessions/<task>/task/upload/<index>`: one part.
 pub async fn upload_part(
-    State(app): State<Arc<App>>,
+    State(g): State<Gateways>,
     Path((task_id, index)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    if let Err(refusal) = authenticate(&app, request.headers()).await {
-        return part_answer(refusal.status, &refusal.message);
+    if let Err(refusal) = authenticate(&g, request.headers()).await {
+        return refused_part(refusal);
     }
     let Ok(index) = index.parse::<usize>() else {
-        return part_answer(StatusCode::BAD_REQUEST, "the part index must be a number");
+        return refused_part(Refusal::new(StatusCode::BAD_REQUEST, "the part index must be a number"));
     };
     // A part of an announced task is not new work: only the stream count applies.
-    let Ok(_slot) = app.upload_slots.clone().try_acquire_owned() else {
-        return part_answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many uploads at once (MAX_CONCURRENT_UPLOADS)",
-        );
+    let _slot = match g.admission.stream_slot() {
+        Ok(slot) => slot,
+        Err(e) => return refused_part(e.into()),
     };
-    match receive_part(&app, &task_id, index, request).await {
+    match receive_part(&g, &task_id, index, request).await {
         Ok(received) => {
             tracing::info!(task = %task_id, part = index, bytes = received.size, complete = received.complete, "part received");
             part_answer(StatusCode::OK, "")
         }
         Err(e) => {
-            tracing::warn!(task = %task_id, part = index, error = %e, "part refused");
-            part_answer(part_status(&e), &e.to_string())
+            let (status, message) = (super::error::status_of(e.code()), e.to_string());
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::error!(task = %task_id, part = index, error = %e, "cannot receive the part");
+            } else {
+                tracing::warn!(task = %task_id, part = index, error = %e, "part refused");
+            }
+            part_answer(status, &message)
         }
     }
 }
 
 async fn receive_part(
-    app: &Arc<App>,
+    g: &Gateways,
     task_id: &str,
     index: usize,
     request: Request,
@@ -165,18 +194,15 @@ async fn receive_part(
             return Err(bad("the form has no \"file\" field".into()));
         };
         if field.name() == Some("file") {
-            return parts::receive(app, task_id, index, field).await;
+            return parts::receive(&g.pipeline, task_id, index, field).await;
         }
     }
 }
 
-fn part_status(e: &PartError) -> StatusCode {
-    match e {
-        PartError::NoTask(_) => StatusCode::NOT_FOUND,
-        PartError::BadIndex { .. } | PartError::Checksum { .. } => StatusCode::BAD_REQUEST,
-        PartError::Busy(_) => StatusCode::CONFLICT,
-        PartError::Intake(i) => intake_status(i),
-    }
+/// A refused part, logged, in the shape Lion decodes.
+fn refused_part(refusal: Refusal) -> Response {
+    refusal.log();
+    part_answer(refusal.status, &refusal.message)
 }
 
 /// The answer Lion decodes: `{"ok", "error_message"}`.

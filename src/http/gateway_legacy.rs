@@ -7,7 +7,6 @@
 //! open, pinging every 30 s.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -16,19 +15,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::gateway::{Refusal, authenticate};
-use crate::jumpserver::gateway_job::GatewayJob;
+use super::Gateways;
+use super::gateway::{Refusal, authenticate, ready_link};
 use crate::jumpserver::legacy_session::COOKIE;
-use crate::jumpserver::replay_meta::{TaskConfig, is_plain_date};
-use crate::service::app::App;
-use crate::tasks::intake::{Intake, IntakeError, NewTask};
-use crate::tasks::model::{Source, Task, now_ms};
+use crate::jumpserver::replay_meta::is_plain_date;
+use crate::pipeline::gateway_job::{GatewayJob, TaskConfig};
+use crate::pipeline::intake::{Intake, IntakeError, NewTask};
+use crate::pipeline::model::{Origin, Task, now_ms};
 
 /// Longest accepted text field.
 const MAX_FIELD: usize = 4096;
 
 pub async fn create(
-    app: &Arc<App>,
+    g: &Gateways,
     account: &str,
     session_id: &str,
     request: Request,
@@ -44,7 +43,7 @@ pub async fn create(
             if intake.is_some() {
                 return Err(bad("the form has more than one file".into()));
             }
-            let mut i = Intake::begin(app, new_task(session_id, &fields)?)?;
+            let mut i = Intake::begin(&g.pipeline, new_task(session_id, &fields)?).await?;
             i.write_part(field).await?;
             intake = Some(i);
         } else {
@@ -55,17 +54,18 @@ pub async fn create(
             fields.insert(name, text);
         }
     }
-    let mut intake = intake.ok_or_else(|| bad("the form has no \"file\" field".into()))?;
-    intake.set_metadata(GatewayJob::Legacy { fields: fields.clone() }.to_metadata());
-    let id = intake.commit()?;
-    let task = app
-        .store
+    let intake = intake.ok_or_else(|| bad("the form has no \"file\" field".into()))?;
+    let id = intake.commit().await?;
+    let task = g
+        .pipeline
+        .queue
         .get(&id)
+        .await
         .ok()
         .flatten()
         .ok_or_else(|| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "the task vanished"))?;
     tracing::info!(task = %id, session = %session_id, bytes = task.input_bytes, gateway = %account, "legacy gateway recording accepted");
-    Ok(Json(legacy_task(app, &task, &fields)).into_response())
+    Ok(Json(legacy_task(g, &task, &fields)).into_response())
 }
 
 fn new_task(session_id: &str, fields: &BTreeMap<String, String>) -> Result<NewTask, IntakeError> {
@@ -77,24 +77,24 @@ fn new_task(session_id: &str, fields: &BTreeMap<String, String>) -> Result<NewTa
         )));
     }
     let date = fields.get("session_date").filter(|d| is_plain_date(d)).cloned();
+    // Fields after the file are not part of the job: Lion sends them first.
     Ok(NewTask {
         session_id: Some(session_id.to_string()),
-        metadata: GatewayJob::Legacy { fields: fields.clone() }.to_metadata(),
-        source: Source::Gateway,
-        source_path: None,
+        metadata: serde_json::json!({}),
+        origin: Origin::Gateway { job: GatewayJob::Legacy { fields: fields.clone() } },
         session_date: date,
     })
 }
 
 /// The task as legacy Lions log it.
-fn legacy_task(app: &App, task: &Task, fields: &BTreeMap<String, String>) -> Value {
+fn legacy_task(g: &Gateways, task: &Task, fields: &BTreeMap<String, String>) -> Value {
     let config = TaskConfig::parse(&json!(fields));
-    let dir = app.task_dir(&task.id);
+    let dir = g.pipeline.task_dir(&task.id);
     let created = chrono::DateTime::from_timestamp_millis(task.created_at).unwrap_or_default();
     let field = |k: &str| fields.get(k).cloned().unwrap_or_default();
     json!({
         "id": task.id,
-        "root_dir": dir,
+        "root_dir": dir.path(),
         "date_created": created.format("%Y-%m-%d %H:%M:%S %z").to_string(),
         "session_id": task.session_id,
         "component_type": field("component_type"),
@@ -104,8 +104,8 @@ fn legacy_task(app: &App, task: &Task, fields: &BTreeMap<String, String>) -> Val
         "width": config.width,
         "height": config.height,
         "bitrate": config.bitrate,
-        "replay_mp4_path": dir.join("output").join(format!("{}.replay.mp4", task.session_id)),
-        "replay_path": dir.join("input").join("0000.guac"),
+        "replay_mp4_path": dir.output_file(&format!("{}.replay.mp4", task.session_id)),
+        "replay_path": dir.part(0),
         "status": task.state.as_str(),
         "error": "",
     })
@@ -114,13 +114,9 @@ fn legacy_task(app: &App, task: &Task, fields: &BTreeMap<String, String>) -> Val
 /// `GET /api/v1/users/profile/`: an old Lion logging in. Its signature
 /// covers exactly this path, so core can check it; the answer carries the
 /// session cookie its later requests present.
-pub async fn profile(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Refusal> {
-    let account = authenticate(&app, &headers).await?;
-    let sessions = app
-        .core
-        .legacy_sessions
-        .get()
-        .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "no core"))?;
+pub async fn profile(State(g): State<Gateways>, headers: HeaderMap) -> Result<Response, Refusal> {
+    let account = authenticate(&g, &headers).await?;
+    let sessions = &ready_link(&g)?.legacy_sessions;
     let cookie =
         format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", sessions.issue(&account, now_ms() / 1000));
     let body = json!({ "username": account, "name": account, "is_service_account": true });
@@ -129,12 +125,12 @@ pub async fn profile(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
 
 /// `GET /ws/events/`: old Lions keep this socket open and ping it.
 pub async fn events(
-    State(app): State<Arc<App>>,
+    State(g): State<Gateways>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, Refusal> {
-    let account = authenticate(&app, &headers).await?;
-    let shutdown = app.shutdown.clone();
+    let account = authenticate(&g, &headers).await?;
+    let shutdown = g.pipeline.shutdown.clone();
     Ok(ws.protocols(["JMS-Video-Worker"]).on_upgrade(move |socket| serve_events(socket, account, shutdown)))
 }
 

@@ -1,41 +1,57 @@
 //! `GET /metrics` in the Prometheus text format. Like the health probe it
-//! needs no token (bind the port accordingly, see docs/operations.md).
-
-use std::sync::{Arc, OnceLock};
+//! needs no token (bind the port accordingly, see docs/operations.md). The
+//! recorder is installed once by `service`; this only renders it.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::service::app::App;
+use super::health::HealthState;
+use crate::pipeline::model::State as TaskState;
+use crate::pipeline::queue::count_of;
 
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+/// Every counter the service keeps, shown from the start at 0 (a dashboard
+/// or an alert on a series that does not exist yet sees nothing).
+const COUNTERS: &[&str] = &[
+    "video_worker_conversions_total",
+    "video_worker_failures_total",
+    "video_worker_retries_total",
+    "video_worker_bytes_in_total",
+    "video_worker_bytes_out_total",
+    "video_worker_discarded_tasks_total",
+    "video_worker_postprocess_failures_total",
+];
 
-/// Installs the process-wide recorder once.
-pub fn install() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets(&[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0])
-                .ok()?
-                .install_recorder()
-                .ok()
-        })
-        .as_ref()
+/// Makes every counter exist (at 0) once the recorder is installed.
+pub fn register_counters() {
+    for name in COUNTERS {
+        metrics::counter!(*name).increment(0);
+    }
+    for reason in ["pending", "concurrent"] {
+        metrics::counter!("video_worker_refused_uploads_total", "reason" => reason).increment(0);
+    }
 }
 
-pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    if let Ok(counts) = app.store.counts() {
-        for (state, n) in counts {
-            metrics::gauge!("video_worker_tasks", "state" => state.as_str()).set(n as f64);
-            if state == crate::tasks::model::State::Queued {
-                metrics::gauge!("video_worker_queue_depth").set(n as f64);
-            }
+#[derive(Clone)]
+pub struct MetricsState {
+    pub health: HealthState,
+    pub handle: Option<PrometheusHandle>,
+}
+
+pub async fn metrics(State(s): State<MetricsState>) -> impl IntoResponse {
+    let pipeline = &s.health.pipeline;
+    if let Ok(counts) = pipeline.queue.counts().await {
+        for (state, n) in &counts {
+            metrics::gauge!("video_worker_tasks", "state" => state.as_str()).set(*n as f64);
         }
+        metrics::gauge!("video_worker_queue_depth").set(count_of(&counts, TaskState::Queued) as f64);
     }
-    metrics::gauge!("video_worker_busy_workers").set(app.busy_workers() as f64);
-    metrics::gauge!("video_worker_workers").set(app.config.workers as f64);
-    let text = install().map(|h| h.render()).unwrap_or_default();
+    if let Ok(n) = pipeline.queue.unpublished().await {
+        metrics::gauge!("video_worker_unpublished_tasks").set(n as f64);
+    }
+    metrics::gauge!("video_worker_busy_workers").set(pipeline.status.busy_workers() as f64);
+    metrics::gauge!("video_worker_workers").set(pipeline.settings.workers as f64);
+    let text = s.handle.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -5,19 +5,16 @@
 //! sealed with the shared key). Streams to disk with constant memory and
 //! answers 202 with the task once the recording is safely on disk.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{StatusCode, header};
-use futures_util::TryStreamExt;
 use serde::Deserialize;
 
+use super::Api;
 use super::error::ApiError;
-use crate::service::app::App;
-use crate::tasks::intake::{Intake, NewTask};
-use crate::tasks::model::Source;
-use crate::tasks::spool::Body;
+use crate::pipeline::intake::{Intake, NewTask};
+use crate::pipeline::model::Origin;
+use crate::pipeline::spool::Body;
 
 #[derive(Deserialize, Default)]
 pub struct UploadQuery {
@@ -32,12 +29,13 @@ pub const SEALED_TYPE: &str = "application/vnd.video-worker.sealed";
 const MAX_METADATA: usize = 64 * 1024;
 
 pub async fn upload(
-    State(app): State<Arc<App>>,
+    State(api): State<Api>,
     Query(query): Query<UploadQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    check_declared_length(&app, &request)?;
-    let _slot = super::admission::admit(&app).map_err(|(status, m)| ApiError::new(status, "busy", m))?;
+    let pipeline = &api.pipeline;
+    check_declared_length(pipeline.settings.max_upload_bytes, &request)?;
+    let _slot = api.admission.admit(&*pipeline.queue).await?;
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -49,14 +47,8 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(SEALED_TYPE));
     let metadata = parse_metadata(query.metadata.as_deref())?;
-    let new = NewTask {
-        session_id: query.session_id,
-        metadata,
-        source: Source::Api,
-        source_path: None,
-        session_date: None,
-    };
-    let mut intake = Intake::begin(&app, new)?;
+    let new = NewTask { session_id: query.session_id, metadata, origin: Origin::Api, session_date: None };
+    let mut intake = Intake::begin(pipeline, new).await?;
     if is_multipart {
         let multipart = Multipart::from_request(request, &())
             .await
@@ -64,31 +56,24 @@ pub async fn upload(
         read_multipart(&mut intake, multipart).await?;
     } else {
         let kind = if is_sealed { Body::Sealed } else { Body::Plain };
-        let body = request.into_body().into_data_stream().map_err(|e| e.to_string());
+        let body = request.into_body().into_data_stream();
         intake.write_part_as(body, kind).await?;
     }
-    let id = intake.commit()?;
-    let task = app.store.get(&id)?.ok_or_else(|| ApiError::internal("the task vanished"))?;
+    let id = intake.commit().await?;
+    let task = pipeline.queue.get(&id).await?.ok_or_else(|| ApiError::internal("the task vanished"))?;
     tracing::info!(task = %id, session = %task.session_id, bytes = task.input_bytes, parts = task.input_parts, "recording accepted");
     Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(&task).unwrap_or_default())))
 }
 
 /// Refuses at once a body that says it is too large.
-fn check_declared_length(app: &App, request: &Request) -> Result<(), ApiError> {
+fn check_declared_length(max: u64, request: &Request) -> Result<(), ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(n) if n > app.config.max_upload_bytes => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the upload exceeds the limit of {} bytes (MAX_UPLOAD_SIZE)",
-                app.config.max_upload_bytes
-            ),
-        )),
+        Some(n) if n > max => Err(crate::pipeline::intake::IntakeError::TooLarge { limit: max }.into()),
         _ => Ok(()),
     }
 }
@@ -126,7 +111,7 @@ async fn read_multipart(intake: &mut Intake, mut multipart: Multipart) -> Result
                 if let Some(name) = field.file_name() {
                     check_file_name(name)?;
                 }
-                intake.write_part(field.map_err(|e| e.to_string())).await?;
+                intake.write_part(field).await?;
             }
             _ => {} // unknown fields are ignored, not stored
         }

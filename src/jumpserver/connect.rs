@@ -6,39 +6,44 @@
 //! never blocks the health endpoint or the uploads.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::core_client::{CoreClient, CoreError};
+use super::core_client::CoreError;
 use super::heartbeat;
 use super::keyfile;
+use super::link::CoreLink;
 use super::replay_storage::ReplayStorage;
-use crate::service::app::App;
 
 const CONFIG_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs until shutdown.
-pub async fn run(app: Arc<App>, core: Arc<CoreClient>) {
+pub async fn run(link: Arc<CoreLink>) {
     let mut failures = 0u32;
     loop {
-        match connect(&app, &core).await {
+        match connect(&link).await {
             Ok(()) => {
                 failures = 0;
-                app.core.connected.store(true, Ordering::Relaxed);
-                app.core.set_error(None);
+                link.set_connected(true);
                 tracing::info!("registered with core");
-                if keep_alive(&app, &core).await.is_err() {
+                if keep_alive(&link).await.is_err() {
                     return; // shutdown
                 }
-                app.core.connected.store(false, Ordering::Relaxed);
+                link.set_connected(false);
             }
             Err(e) => {
                 failures += 1;
                 let delay = Duration::from_secs((5u64 << failures.min(6)).min(300));
-                tracing::error!(error = %e, retry_in_s = delay.as_secs(), "cannot connect to core");
-                app.core.set_error(Some(e.to_string()));
+                // Core down, its registration window closed, a taken NAME: conditions
+                // outside the worker, retried, and shown in health. Only the worker's
+                // own key file failing is its fault.
+                if matches!(e, CoreError::KeyFile { .. }) {
+                    tracing::error!(error = %e, retry_in_s = delay.as_secs(), "cannot connect to core");
+                } else {
+                    tracing::warn!(error = %e, retry_in_s = delay.as_secs(), "cannot connect to core");
+                }
+                link.set_error(Some(e.to_string()));
                 tokio::select! {
-                    _ = app.shutdown.cancelled() => return,
+                    _ = link.shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
@@ -47,8 +52,10 @@ pub async fn run(app: Arc<App>, core: Arc<CoreClient>) {
 }
 
 /// Loads or obtains a valid access key.
-pub async fn connect(app: &App, core: &CoreClient) -> Result<(), CoreError> {
-    let path = keyfile::key_path(&app.config.data_dir);
+pub async fn connect(link: &CoreLink) -> Result<(), CoreError> {
+    let core = &link.client;
+    let me = &link.identity;
+    let path = keyfile::key_path(&me.data_dir);
     let stored = keyfile::load(&path).map_err(|e| key_file_error(&path, e))?;
     if let Some(key) = stored {
         core.set_key(key);
@@ -60,10 +67,10 @@ pub async fn connect(app: &App, core: &CoreClient) -> Result<(), CoreError> {
             Err(e) => return Err(e),
         }
     }
-    let Some(token) = &app.config.bootstrap_token else {
+    let Some(token) = &me.bootstrap_token else {
         return Err(CoreError::NoBootstrapToken);
     };
-    let key = core.register(&app.config.name, token).await?;
+    let key = core.register(&me.name, token).await?;
     keyfile::save(&path, &key).map_err(|e| key_file_error(&path, e))?;
     tracing::info!(key_id = %key.id, file = %path.display(), "new access key stored");
     core.set_key(key);
@@ -77,17 +84,17 @@ fn key_file_error(path: &std::path::Path, e: std::io::Error) -> CoreError {
 /// Heartbeats (WebSocket, REST as fallback) with the config refreshed every
 /// minute beside them; returns `Ok` when core stops accepting the key (to
 /// register again), `Err` on shutdown.
-async fn keep_alive(app: &Arc<App>, core: &Arc<CoreClient>) -> Result<(), ()> {
-    let refresher = tokio::spawn(refresh_config(app.clone(), core.clone()));
-    let outcome = heartbeat::run(app, core).await;
+async fn keep_alive(link: &Arc<CoreLink>) -> Result<(), ()> {
+    let refresher = tokio::spawn(refresh_config(link.clone()));
+    let outcome = heartbeat::run(link).await;
     refresher.abort();
     outcome
 }
 
-async fn refresh_config(app: Arc<App>, core: Arc<CoreClient>) {
+async fn refresh_config(link: Arc<CoreLink>) {
     loop {
-        match core.terminal_config().await {
-            Ok(config) => app.core.set_storage(ReplayStorage::parse(&config["TERMINAL_REPLAY_STORAGE"])),
+        match link.client.terminal_config().await {
+            Ok(config) => link.set_storage(ReplayStorage::parse(&config["TERMINAL_REPLAY_STORAGE"])),
             Err(e) => tracing::warn!(error = %e, "cannot refresh the terminal config"),
         }
         tokio::time::sleep(CONFIG_EVERY).await;

@@ -35,6 +35,19 @@ pub enum CoreError {
     KeyFile { path: String, cause: String },
 }
 
+impl CoreError {
+    /// Whether asking again later can succeed: core was out of reach, or
+    /// answered that it cannot serve now (5xx, 408, 429). Anything else is
+    /// core's considered answer to this request and stays the same.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CoreError::Network { .. } => true,
+            CoreError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
 pub struct CoreClient {
     base: String,
     http: reqwest::Client,
@@ -44,11 +57,12 @@ pub struct CoreClient {
 
 /// Time limit of one call (sdk-go uses at least 30 s).
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// Time limit of one lifecycle event: a courtesy that the task waits for,
+/// so a hanging core must not hold the task for the full call limit.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl CoreClient {
     pub fn new(core_host: &str, ignore_verify_certs: bool) -> Result<CoreClient, String> {
-        // One process-wide crypto provider for rustls (ring: no C build tools beyond cc).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .danger_accept_invalid_certs(ignore_verify_certs)
@@ -142,7 +156,9 @@ impl CoreClient {
     async fn answer(&self, path: &str, response: reqwest::Response) -> Result<Value, CoreError> {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        if status == StatusCode::UNAUTHORIZED {
+        // Core's replay upload answers an invalid form with 401 {"msg": <errors>}
+        // (sic): that says nothing about the key, and its errors are the cause.
+        if status == StatusCode::UNAUTHORIZED && !is_form_error(&text) {
             return Err(CoreError::Unauthorized);
         }
         if !status.is_success() {
@@ -212,10 +228,20 @@ impl CoreClient {
     }
 
     /// A session lifecycle event (`replay_convert_start`, `replay_upload_success`, ...).
+    /// Core's serializer refuses a blank `reason` with 400 ("This field may
+    /// not be blank."), so it is sent only when there is one, as sdk-go does;
+    /// `user` is never sent: the worker acts for nobody. Core answers 200.
     pub async fn lifecycle(&self, session_id: &str, event: &str, reason: &str) -> Result<(), CoreError> {
-        let body = json!({"event": event, "reason": reason});
+        let body = lifecycle_body(event, reason);
         let path = format!("/api/v1/terminal/sessions/{session_id}/lifecycle_log/");
-        self.call(Method::POST, &path, Some(&body)).await.map(|_| ())
+        let response = self
+            .signed(Method::POST, &path)?
+            .json(&body)
+            .timeout(EVENT_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| network(&path, e))?;
+        self.answer(&path, response).await.map(|_| ())
     }
 
     /// `GET /api/v1/users/profile/` with another component's own `Authorization`,
@@ -256,6 +282,22 @@ impl CoreClient {
     }
 }
 
+/// The body of a lifecycle event: `reason` only when it is not blank (core
+/// trims it before it checks, so whitespace counts as blank).
+fn lifecycle_body(event: &str, reason: &str) -> Value {
+    let mut body = json!({ "event": event });
+    if !reason.trim().is_empty() {
+        body["reason"] = json!(reason);
+    }
+    body
+}
+
+/// `{"msg": ...}`: the shape of core's replay-form errors, never of its
+/// authentication failures (`{"detail": ...}`).
+fn is_form_error(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|v| v.get("msg").is_some() && v.get("detail").is_none())
+}
+
 fn network(what: &str, e: reqwest::Error) -> CoreError {
     CoreError::Network { what: what.to_string(), cause: e.to_string() }
 }
@@ -263,4 +305,40 @@ fn network(what: &str, e: reqwest::Error) -> CoreError {
 fn http_error(what: &str, status: StatusCode, body: &str) -> CoreError {
     let body: String = body.chars().take(300).collect();
     CoreError::Http { what: what.to_string(), status: status.as_u16(), body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lifecycle_event_carries_a_reason_only_when_there_is_one() {
+        assert_eq!(lifecycle_body("replay_convert_start", ""), json!({"event": "replay_convert_start"}));
+        assert_eq!(lifecycle_body("replay_convert_start", " \n"), json!({"event": "replay_convert_start"}));
+        assert_eq!(
+            lifecycle_body("replay_upload_failure", "storage down"),
+            json!({"event": "replay_upload_failure", "reason": "storage down"})
+        );
+    }
+
+    #[test]
+    fn a_401_with_form_errors_is_not_a_revoked_key() {
+        assert!(is_form_error(r#"{"msg": {"version": ["Ensure this value is less than or equal to 5."]}}"#));
+        assert!(!is_form_error(r#"{"detail": "Invalid signature."}"#));
+        assert!(!is_form_error("<html>"));
+    }
+
+    #[test]
+    fn only_outages_and_overload_are_transient() {
+        let http = |status| CoreError::Http { what: "x".into(), status, body: String::new() };
+        let network = CoreError::Network { what: "x".into(), cause: "refused".into() };
+        assert!(network.is_transient());
+        for status in [500, 502, 503, 504, 408, 429] {
+            assert!(http(status).is_transient(), "{status}");
+        }
+        for status in [400, 403, 404, 405, 409] {
+            assert!(!http(status).is_transient(), "{status}");
+        }
+        assert!(!CoreError::Unauthorized.is_transient());
+    }
 }

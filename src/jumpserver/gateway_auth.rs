@@ -68,11 +68,14 @@ impl GatewayAuth {
                 Ok(user["username"].as_str().or(user["name"].as_str()).unwrap_or("component").to_string())
             }
             Ok(_) => Err(Denied::Refused("not a service account".into())),
-            Err(CoreError::Unauthorized) => Err(Denied::Refused("core refused the signature".into())),
-            Err(CoreError::Http { status, .. }) if (400..500).contains(&status) => {
-                Err(Denied::Refused(format!("core answered {status}")))
-            }
-            Err(e) => return Err(Denied::Unavailable(e.to_string())),
+            Err(e) => match judge(&e) {
+                Judged::Refused(why) => Err(Denied::Refused(why)),
+                Judged::Unavailable(why) => {
+                    // The cause (core's address, its answer) is for the admin, not the caller.
+                    tracing::warn!(error = %e, "cannot check a gateway's credentials with core");
+                    return Err(Denied::Unavailable(why));
+                }
+            },
         };
         self.remember(key, answer.clone());
         answer
@@ -97,6 +100,40 @@ impl GatewayAuth {
     }
 }
 
+enum Judged {
+    Refused(String),
+    Unavailable(String),
+}
+
+/// What core's failure to vouch for the credentials means to the gateway,
+/// in words that carry nothing of core's answer: the caller is not yet
+/// authenticated, and core's body can be an HTML error page. Any answer of
+/// core itself is a "no" (401, 403, 400, and the 500 core answers when a
+/// signature leaves out `date`): the credentials will not pass by asking
+/// again. Only a core that cannot be reached (no connection, a timeout, or
+/// a proxy in front of it answering 502/503/504) leaves the question open.
+fn judge(e: &CoreError) -> Judged {
+    match e {
+        CoreError::Unauthorized => Judged::Refused("core refused the signature (401)".into()),
+        CoreError::Http { status: status @ (502..=504), .. } => {
+            Judged::Unavailable(format!("core is unavailable ({status})"))
+        }
+        CoreError::Http { status, .. } => {
+            Judged::Refused(format!("core did not accept the signature ({status})"))
+        }
+        CoreError::Network { .. } => Judged::Unavailable("core cannot be reached".into()),
+        other => Judged::Unavailable(format!("core cannot be asked: {}", kind_of(other))),
+    }
+}
+
+/// A short name for the errors that say nothing about the credentials.
+fn kind_of(e: &CoreError) -> &'static str {
+    match e {
+        CoreError::NoBootstrapToken | CoreError::KeyFile { .. } => "the worker has no access key",
+        _ => "the worker is not registered",
+    }
+}
+
 /// A hash of the credentials: the cache never holds a usable header.
 fn fingerprint(c: &Credentials<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -105,4 +142,39 @@ fn fingerprint(c: &Credentials<'_>) -> [u8; 32] {
         h.update([0u8]);
     }
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16, body: &str) -> CoreError {
+        CoreError::Http { what: "/api/v1/users/profile/".into(), status, body: body.into() }
+    }
+
+    #[test]
+    fn every_answer_of_core_is_a_refusal_that_carries_nothing_of_it() {
+        let page = "<!doctype html><h1>Server Error (500)</h1>";
+        for e in [CoreError::Unauthorized, http(400, "{}"), http(403, "{}"), http(404, "{}"), http(500, page)]
+        {
+            match judge(&e) {
+                Judged::Refused(why) => assert!(!why.contains('<') && !why.contains('{'), "{why}"),
+                Judged::Unavailable(why) => panic!("{e} is core's answer, not an outage: {why}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_core_out_of_reach_is_unavailable() {
+        let network =
+            CoreError::Network { what: "x".into(), cause: "connection refused (http://core:8080)".into() };
+        for e in [network, http(502, "<html>bad gateway</html>"), http(503, "<html>")] {
+            match judge(&e) {
+                Judged::Unavailable(why) => {
+                    assert!(!why.contains('<') && !why.contains("core:8080"), "{why}")
+                }
+                Judged::Refused(why) => panic!("{e} is an outage, not a refusal: {why}"),
+            }
+        }
+    }
 }

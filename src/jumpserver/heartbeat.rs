@@ -5,7 +5,6 @@
 //! a binary frame); a worker has no sessions to act on, so each task is
 //! acknowledged as finished (`PATCH /api/v1/terminal/tasks/<id>/`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -15,20 +14,20 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::core_client::{CoreClient, CoreError};
 use super::host_stats;
+use super::link::CoreLink;
 use super::signer::{authorization, http_date};
-use crate::service::app::App;
 
 pub const INTERVAL: Duration = Duration::from_secs(30);
 const WS_PATH: &str = "/ws/terminal-task/";
 
 /// The status payload core expects.
-pub fn status(app: &App) -> Value {
+pub fn status(link: &CoreLink) -> Value {
     json!({
         "sessions": [],
         "session_online": 0,
         "cpu_load": host_stats::cpu_load(),
         "memory_used": host_stats::memory_used(),
-        "disk_used": host_stats::disk_used(&app.config.data_dir),
+        "disk_used": host_stats::disk_used(&link.identity.data_dir),
     })
 }
 
@@ -41,7 +40,8 @@ pub enum Ended {
 }
 
 /// One WebSocket session: heartbeats until an error, shutdown, or 401.
-pub async fn websocket(app: &App, core: &CoreClient) -> Ended {
+pub async fn websocket(link: &CoreLink) -> Ended {
+    let core = &*link.client;
     let Some(key) = core.key() else { return Ended::Unauthorized };
     let url = core.base().replacen("http", "ws", 1) + WS_PATH;
     let mut request = match url.as_str().into_client_request() {
@@ -72,9 +72,9 @@ pub async fn websocket(app: &App, core: &CoreClient) -> Ended {
     let mut ticker = tokio::time::interval(INTERVAL);
     loop {
         tokio::select! {
-            _ = app.shutdown.cancelled() => return Ended::Shutdown,
+            _ = link.shutdown.cancelled() => return Ended::Shutdown,
             _ = ticker.tick() => {
-                let message = json!({"type": "status", "payload": status(app)}).to_string();
+                let message = json!({"type": "status", "payload": status(link)}).to_string();
                 if let Err(e) = tx.send(Message::text(message)).await {
                     return Ended::Failed(format!("sending a heartbeat: {e}"));
                 }
@@ -104,27 +104,27 @@ async fn acknowledge_tasks(core: &CoreClient, data: &[u8]) {
 }
 
 /// The REST heartbeat, used while the WebSocket is down.
-pub async fn rest(app: &App, core: &CoreClient) -> Result<(), CoreError> {
-    core.heartbeat(&status(app)).await.map(|_| ())
+pub async fn rest(link: &CoreLink) -> Result<(), CoreError> {
+    link.client.heartbeat(&status(link)).await.map(|_| ())
 }
 
 /// Runs heartbeats until shutdown (`Err`) or a 401 (`Ok`: register again).
-pub async fn run(app: &Arc<App>, core: &CoreClient) -> Result<(), ()> {
+pub async fn run(link: &CoreLink) -> Result<(), ()> {
     loop {
-        match websocket(app, core).await {
+        match websocket(link).await {
             Ended::Shutdown => return Err(()),
             Ended::Unauthorized => return Ok(()),
             Ended::Failed(why) => {
                 tracing::warn!(error = %why, "heartbeat WebSocket down; using the REST heartbeat");
-                match rest(app, core).await {
+                match rest(link).await {
                     Err(CoreError::Unauthorized) => return Ok(()),
-                    Err(e) => app.core.set_error(Some(e.to_string())),
+                    Err(e) => link.set_error(Some(e.to_string())),
                     Ok(()) => {}
                 }
             }
         }
         tokio::select! {
-            _ = app.shutdown.cancelled() => return Err(()),
+            _ = link.shutdown.cancelled() => return Err(()),
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
     }

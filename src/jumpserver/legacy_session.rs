@@ -44,10 +44,14 @@ impl LegacySessions {
         Ok(LegacySessions { key: key.to_vec() })
     }
 
-    fn mac(&self, payload: &str) -> String {
+    fn hmac(&self, payload: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(payload.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        mac
+    }
+
+    fn mac(&self, payload: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.hmac(payload).finalize().into_bytes())
     }
 
     /// A cookie value for `account`, valid from `now` (Unix seconds).
@@ -59,10 +63,8 @@ impl LegacySessions {
     /// The account of a valid, unexpired cookie.
     pub fn verify(&self, cookie: &str, now: i64) -> Option<String> {
         let (payload, mac) = cookie.rsplit_once('.')?;
-        let expected = self.mac(payload);
-        if !crate::http::auth::constant_time_eq(expected.as_bytes(), mac.as_bytes()) {
-            return None;
-        }
+        // `verify_slice` compares in constant time.
+        self.hmac(payload).verify_slice(&URL_SAFE_NO_PAD.decode(mac).ok()?).ok()?;
         let (account, expiry) = payload.split_once('.')?;
         (expiry.parse::<i64>().ok()? > now).then_some(())?;
         String::from_utf8(URL_SAFE_NO_PAD.decode(account).ok()?).ok()

@@ -1,17 +1,18 @@
 //! JumpServer integration: registration and heartbeats with core, the
-//! gateway (Lion) protocols, the replay storage core assigns, and what the
-//! worker reports back to core about each session. Only `replay_meta`
-//! (parsing what gateways send) is built without the `service` feature,
-//! for the fuzz targets.
+//! gateways' authentication and legacy sessions, the replay storage core
+//! assigns, what the worker reports back to core about each session, and
+//! the pipeline's ports for gateway tasks. Only `replay_meta` (parsing what
+//! gateways send) is built without the `service` feature, for the fuzz
+//! targets.
 
 #[cfg(feature = "service")]
 pub mod connect;
 #[cfg(feature = "service")]
 pub mod core_client;
 #[cfg(feature = "service")]
-pub mod gateway_auth;
+pub mod core_storage;
 #[cfg(feature = "service")]
-pub mod gateway_job;
+pub mod gateway_auth;
 #[cfg(feature = "service")]
 pub mod heartbeat;
 #[cfg(feature = "service")]
@@ -22,6 +23,10 @@ pub mod insecure_tls;
 pub mod keyfile;
 #[cfg(feature = "service")]
 pub mod legacy_session;
+#[cfg(feature = "service")]
+pub mod link;
+#[cfg(feature = "service")]
+pub mod ports;
 pub mod replay_meta;
 #[cfg(feature = "service")]
 pub mod replay_storage;

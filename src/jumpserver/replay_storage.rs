@@ -10,45 +10,18 @@
 
 use serde_json::Value;
 
-/// Credentials are kept out of `Debug` output and logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "******" })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Like {
-    pub bucket: String,
-    pub access_key: String,
-    pub secret_key: Secret,
-    pub endpoint: String,
-    pub region: Option<String>,
-}
+pub use crate::storage::object::{ObjectStore, S3Like, Secret};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayStorage {
     /// Upload to core's replay API.
     Server,
-    /// S3 and Ceph (sent as s3), and Swift through its S3 API.
-    S3(S3Like),
-    Cos(S3Like),
-    Oss(S3Like),
-    Obs(S3Like),
-    Azure {
-        container: String,
-        account_name: String,
-        account_key: Secret,
-        endpoint_suffix: String,
-    },
+    /// An object store: S3 and Ceph (sent as s3), Swift through its S3 API,
+    /// COS, OSS, OBS, Azure Blob.
+    Object(ObjectStore),
     /// A type with no backend here (`sftp`, `null`, unknown): replays go to
     /// core instead; the original type is kept for the log.
-    Fallback {
-        declared: String,
-    },
+    Fallback { declared: String },
 }
 
 impl ReplayStorage {
@@ -66,18 +39,18 @@ impl ReplayStorage {
         };
         match kind.to_ascii_lowercase().as_str() {
             "server" => ReplayStorage::Server,
-            "s3" | "ceph" | "swift" => ReplayStorage::S3(s3()),
-            "cos" => ReplayStorage::Cos(s3()),
-            "oss" => ReplayStorage::Oss(s3()),
-            "obs" => ReplayStorage::Obs(s3()),
-            "azure" => ReplayStorage::Azure {
+            "s3" | "ceph" | "swift" => ReplayStorage::Object(ObjectStore::S3(s3())),
+            "cos" => ReplayStorage::Object(ObjectStore::Cos(s3())),
+            "oss" => ReplayStorage::Object(ObjectStore::Oss(s3())),
+            "obs" => ReplayStorage::Object(ObjectStore::Obs(s3())),
+            "azure" => ReplayStorage::Object(ObjectStore::Azure {
                 container: text("CONTAINER_NAME"),
                 account_name: text("ACCOUNT_NAME"),
                 account_key: Secret(text("ACCOUNT_KEY")),
                 endpoint_suffix: Some(text("ENDPOINT_SUFFIX"))
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "core.chinacloudapi.cn".into()),
-            },
+            }),
             other => ReplayStorage::Fallback { declared: other.to_string() },
         }
     }
@@ -86,13 +59,7 @@ impl ReplayStorage {
     pub fn describe(&self) -> String {
         match self {
             ReplayStorage::Server => "core (server)".into(),
-            ReplayStorage::S3(c) => format!("s3 bucket {} at {}", c.bucket, c.endpoint),
-            ReplayStorage::Cos(c) => format!("cos bucket {} at {}", c.bucket, c.endpoint),
-            ReplayStorage::Oss(c) => format!("oss bucket {} at {}", c.bucket, c.endpoint),
-            ReplayStorage::Obs(c) => format!("obs bucket {} at {}", c.bucket, c.endpoint),
-            ReplayStorage::Azure { container, account_name, endpoint_suffix, .. } => {
-                format!("azure container {container} of {account_name}.blob.{endpoint_suffix}")
-            }
+            ReplayStorage::Object(o) => o.describe(),
             ReplayStorage::Fallback { declared } => {
                 format!("core (server), since '{declared}' has no backend")
             }
@@ -115,11 +82,16 @@ mod tests {
     fn ceph_as_s3_and_swift_with_its_signer_are_s3() {
         let c = json!({"TYPE": "s3", "BUCKET": "rec", "ACCESS_KEY": "ak", "SECRET_KEY": "sk",
                        "ENDPOINT": "http://ceph:7480"});
-        let ReplayStorage::S3(s3) = ReplayStorage::parse(&c) else { panic!("s3 expected") };
+        let ReplayStorage::Object(ObjectStore::S3(s3)) = ReplayStorage::parse(&c) else {
+            panic!("s3 expected")
+        };
         assert_eq!((s3.bucket.as_str(), s3.endpoint.as_str(), s3.region), ("rec", "http://ceph:7480", None));
         let swift = json!({"TYPE": "swift", "BUCKET": "b", "ACCESS_KEY": "a", "SECRET_KEY": "s",
                            "ENDPOINT": "swift.local", "REGION": "r1", "PROTOCOL": "https", "signer": "S3SignerType"});
-        assert!(matches!(ReplayStorage::parse(&swift), ReplayStorage::S3(S3Like { region: Some(_), .. })));
+        assert!(matches!(
+            ReplayStorage::parse(&swift),
+            ReplayStorage::Object(ObjectStore::S3(S3Like { region: Some(_), .. }))
+        ));
     }
 
     #[test]

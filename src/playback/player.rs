@@ -25,6 +25,12 @@ pub trait FrameSink {
     /// `t` is session time in ms; `picture` is `Some` when it may have
     /// changed since the previous call, `None` when it certainly did not.
     fn render_point(&mut self, t: i64, picture: Option<&Surface>) -> Result<Flow, PlaybackError>;
+
+    /// The sink's frame grid in ms: of several pictures within one grid
+    /// step only the last is kept, so a player may offer just that one.
+    fn min_gap_ms(&self) -> i64 {
+        1
+    }
 }
 
 pub struct Player {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::guac::input::open_recording;
 use crate::guac::{Event, Instruction, Parser};
+use crate::seal::Key;
 
 use super::PlaybackError;
 
@@ -33,8 +34,8 @@ impl PartScan {
     }
 }
 
-pub fn scan_part(path: &Path) -> Result<PartScan, PlaybackError> {
-    let reader = open_recording(path)?;
+pub fn scan_part(path: &Path, key: Option<&Key>) -> Result<PartScan, PlaybackError> {
+    let reader = open_recording(path, key)?;
     let mut parser = Parser::new(reader);
     let mut scan = PartScan { path: path.to_path_buf(), ..PartScan::default() };
     while let Some(event) = parser.next_event() {

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use image::ImageFormat;
@@ -15,6 +16,7 @@ use crate::guac::input::open_recording;
 use crate::guac::{Event, Instruction, IssueKind, LayerIndex, Parser};
 use crate::render::Surface;
 use crate::render::decode::{decode_image, format_for_mimetype};
+use crate::seal::Key;
 
 use super::PlaybackError;
 use super::diagnostics::Diagnostics;
@@ -84,12 +86,17 @@ enum Stream {
 }
 
 /// Starts the reader thread; returns the receiving end of its steps.
-pub fn spawn(paths: Vec<PathBuf>, names: Vec<String>, diag: Diagnostics) -> Receiver<Step> {
+pub fn spawn(
+    paths: Vec<PathBuf>,
+    names: Vec<String>,
+    key: Option<Arc<Key>>,
+    diag: Diagnostics,
+) -> Receiver<Step> {
     let (tx, rx) = sync_channel(STEP_BUFFER);
     std::thread::Builder::new()
         .name("guac-reader".into())
         .spawn(move || {
-            let mut reader = Reader::new(tx, names, diag);
+            let mut reader = Reader::new(tx, names, key, diag);
             for (part, path) in paths.iter().enumerate() {
                 if reader.read_part(part, path).is_err() {
                     break; // the player hung up
@@ -103,6 +110,7 @@ pub fn spawn(paths: Vec<PathBuf>, names: Vec<String>, diag: Diagnostics) -> Rece
 struct Reader {
     tx: SyncSender<Step>,
     names: Vec<String>,
+    key: Option<Arc<Key>>,
     diag: Diagnostics,
     slots_tx: SyncSender<()>,
     slots_rx: Receiver<()>,
@@ -113,12 +121,12 @@ struct Reader {
 struct Hangup;
 
 impl Reader {
-    fn new(tx: SyncSender<Step>, names: Vec<String>, diag: Diagnostics) -> Reader {
+    fn new(tx: SyncSender<Step>, names: Vec<String>, key: Option<Arc<Key>>, diag: Diagnostics) -> Reader {
         let (slots_tx, slots_rx) = sync_channel(DECODE_SLOTS);
         for _ in 0..DECODE_SLOTS {
             slots_tx.send(()).expect("channel has room for every slot");
         }
-        Reader { tx, names, diag, slots_tx, slots_rx, streams: HashMap::new() }
+        Reader { tx, names, key, diag, slots_tx, slots_rx, streams: HashMap::new() }
     }
 
     fn send(&self, step: Step) -> Result<(), Hangup> {
@@ -129,7 +137,7 @@ impl Reader {
         // A new part is a new connection: its stream indices start afresh.
         self.streams.clear();
         self.send(Step::PartStart(part))?;
-        let reader = match open_recording(path) {
+        let reader = match open_recording(path, self.key.as_deref()) {
             Ok(r) => r,
             Err(e) => return self.send(Step::Fatal(e.into())),
         };

@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use opendal::{Operator, services::Fs};
 
 use super::stream_put::{self, PartPlan};
-use super::{Storage, StorageError, Stored};
+use crate::pipeline::ports::{Storage, StorageError, Stored};
 
 pub struct LocalStorage {
     root: PathBuf,
@@ -39,6 +39,12 @@ impl Storage for LocalStorage {
 
     fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, Result<Stored, StorageError>> {
         Box::pin(self.put(key, file))
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        // Keys are made by the pipeline from safe ids; still, never leave the root.
+        let safe = key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        safe.then(|| self.root.join(key))
     }
 }
 

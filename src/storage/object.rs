@@ -1,8 +1,8 @@
-//! Object stores (OpenDAL) for the replay storage core assigns: S3 and
-//! Ceph (sent as s3), Swift (through its S3 API, as JumpServer's own Go
-//! client does), COS, OSS, OBS and Azure Blob. Uploads stream from disk as
+//! Object stores (OpenDAL): S3 and S3-compatible stores (Ceph, Swift's S3
+//! API, MinIO), COS, OSS, OBS and Azure Blob. Uploads stream from disk as
 //! multipart uploads, retried with backoff by OpenDAL's retry layer; a task
-//! that still fails is retried later by the task queue.
+//! that still fails is retried later by the task queue. Which store, with
+//! which credentials, is the caller's to say ([`ObjectStore`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,8 +12,52 @@ use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{Operator, services};
 
 use super::stream_put::{self, PartPlan};
-use super::{Storage, StorageError, Stored};
-use crate::jumpserver::replay_storage::{ReplayStorage, S3Like};
+use crate::pipeline::ports::{Fetched, Storage, StorageError, Stored};
+
+/// Credentials are kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "******" })
+    }
+}
+
+/// A bucket with keys, the shape of S3 and the S3-like stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Like {
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub endpoint: String,
+    pub region: Option<String>,
+}
+
+/// An object store and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectStore {
+    S3(S3Like),
+    Cos(S3Like),
+    Oss(S3Like),
+    Obs(S3Like),
+    Azure { container: String, account_name: String, account_key: Secret, endpoint_suffix: String },
+}
+
+impl ObjectStore {
+    /// Where objects go, for logs (no credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            ObjectStore::S3(c) => format!("s3 bucket {} at {}", c.bucket, c.endpoint),
+            ObjectStore::Cos(c) => format!("cos bucket {} at {}", c.bucket, c.endpoint),
+            ObjectStore::Oss(c) => format!("oss bucket {} at {}", c.bucket, c.endpoint),
+            ObjectStore::Obs(c) => format!("obs bucket {} at {}", c.bucket, c.endpoint),
+            ObjectStore::Azure { container, account_name, endpoint_suffix, .. } => {
+                format!("azure container {container} of {account_name}.blob.{endpoint_suffix}")
+            }
+        }
+    }
+}
 
 pub struct ObjectStorage {
     op: Operator,
@@ -21,13 +65,12 @@ pub struct ObjectStorage {
 }
 
 impl ObjectStorage {
-    /// The object store for `storage`, or `None` when it is not one (core).
-    pub fn for_replay(storage: &ReplayStorage) -> Option<Result<ObjectStorage, String>> {
-        install_http_transport();
-        let built = match storage {
-            ReplayStorage::Server | ReplayStorage::Fallback { .. } => return None,
-            ReplayStorage::S3(c) => Operator::new(s3(c)),
-            ReplayStorage::Cos(c) => Operator::new(
+    /// The storage for `store`, speaking HTTP through `http` (one client for
+    /// every store: rustls on ring, no second TLS stack).
+    pub fn new(store: &ObjectStore, http: &reqwest::Client) -> Result<ObjectStorage, String> {
+        let built = match store {
+            ObjectStore::S3(c) => Operator::new(s3(c)),
+            ObjectStore::Cos(c) => Operator::new(
                 services::Cos::default()
                     .bucket(&c.bucket)
                     .endpoint(&with_scheme(&c.endpoint))
@@ -35,21 +78,21 @@ impl ObjectStorage {
                     .secret_key(&c.secret_key.0)
                     .disable_config_load(),
             ),
-            ReplayStorage::Oss(c) => Operator::new(
+            ObjectStore::Oss(c) => Operator::new(
                 services::Oss::default()
                     .bucket(&c.bucket)
                     .endpoint(&with_scheme(&c.endpoint))
                     .access_key_id(&c.access_key)
                     .access_key_secret(&c.secret_key.0),
             ),
-            ReplayStorage::Obs(c) => Operator::new(
+            ObjectStore::Obs(c) => Operator::new(
                 services::Obs::default()
                     .bucket(&c.bucket)
                     .endpoint(&with_scheme(&c.endpoint))
                     .access_key_id(&c.access_key)
                     .secret_access_key(&c.secret_key.0),
             ),
-            ReplayStorage::Azure { container, account_name, account_key, endpoint_suffix } => Operator::new(
+            ObjectStore::Azure { container, account_name, account_key, endpoint_suffix } => Operator::new(
                 services::Azblob::default()
                     .container(container)
                     .endpoint(&azure_endpoint(account_name, endpoint_suffix))
@@ -57,29 +100,30 @@ impl ObjectStorage {
                     .account_key(&account_key.0),
             ),
         };
-        Some(
-            built
-                .map(|op| ObjectStorage { op: with_layers(op), label: storage.describe() })
-                .map_err(|e| format!("{}: {e}", storage.describe())),
-        )
+        let op = built.map_err(|e| format!("{}: {e}", store.describe()))?;
+        let transport = opendal::HttpTransporter::new(opendal_http_transport_reqwest::ReqwestTransport::new(
+            http.clone(),
+        ));
+        let context = op.context().clone().with_http_transport(transport);
+        let op = op.with_context(context);
+        Ok(ObjectStorage { op: with_layers(op), label: store.describe() })
     }
 }
 
-/// OpenDAL's process-wide HTTP client: reqwest with rustls on ring (OpenDAL's
-/// own default would compile a second TLS stack, aws-lc). Installed once.
-fn install_http_transport() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .user_agent(concat!("video-worker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        opendal::HttpTransporter::install_default(opendal_http_transport_reqwest::ReqwestTransport::new(
-            client,
-        ));
-    });
+impl ObjectStorage {
+    /// The OpenDAL operator (staging reads and deletes through it).
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+}
+
+/// The HTTP client object stores speak through.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .user_agent(concat!("video-worker/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
 fn s3(c: &S3Like) -> services::S3 {
@@ -147,6 +191,26 @@ impl Storage for ObjectStorage {
     fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, Result<Stored, StorageError>> {
         Box::pin(stream_put::put(&self.op, &self.label, key, file, PartPlan::for_size))
     }
+
+    fn read<'a>(
+        &'a self,
+        key: &'a str,
+        range: Option<(u64, u64)>,
+    ) -> BoxFuture<'a, Result<Option<Fetched>, StorageError>> {
+        Box::pin(async move {
+            let failed = |e: opendal::Error| StorageError::Read {
+                storage: self.label.clone(),
+                key: key.to_string(),
+                source: Box::new(e),
+            };
+            let size = self.op.stat(key).await.map_err(failed)?.content_length();
+            let reader = self.op.reader(key).await.map_err(failed)?;
+            let (first, last) = range.unwrap_or((0, size.saturating_sub(1)));
+            let bytes =
+                reader.into_bytes_stream(first..last.saturating_add(1).min(size)).await.map_err(failed)?;
+            Ok(Some(Fetched { size, body: Box::pin(bytes) }))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -170,11 +234,5 @@ mod tests {
         assert_eq!(with_scheme("http://minio:9000/"), "http://minio:9000");
         assert_eq!(azure_endpoint("acc", "core.windows.net"), "https://acc.blob.core.windows.net");
         assert_eq!(azure_endpoint("acc", "http://127.0.0.1:10000/acc"), "http://127.0.0.1:10000/acc");
-    }
-
-    #[test]
-    fn core_and_unknown_kinds_are_not_object_stores() {
-        assert!(ObjectStorage::for_replay(&ReplayStorage::Server).is_none());
-        assert!(ObjectStorage::for_replay(&ReplayStorage::Fallback { declared: "sftp".into() }).is_none());
     }
 }

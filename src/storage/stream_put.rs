@@ -8,7 +8,7 @@ use std::path::Path;
 use opendal::Operator;
 use tokio::io::AsyncReadExt;
 
-use super::{StorageError, Stored};
+use crate::pipeline::ports::{StorageError, Stored};
 
 /// Bytes read from disk per write call.
 const READ_CHUNK: usize = 4 * 1024 * 1024;
@@ -49,7 +49,7 @@ pub async fn put(
     let write_err = |e: opendal::Error| StorageError::Write {
         storage: storage.into(),
         key: key.into(),
-        cause: e.to_string(),
+        source: e.into(),
     };
     let mut input = tokio::fs::File::open(file).await.map_err(read_err)?;
     let expected = input.metadata().await.map_err(read_err)?.len();

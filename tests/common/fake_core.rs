@@ -1,8 +1,19 @@
-//! A fake JumpServer core that is as strict as the real one about what it
-//! checks: the bootstrap token, the 300-second registration window, unique
-//! names, and an HTTP signature (made with the secret it issued) plus
-//! `X-JMS-ORG` on every later call. It records what the worker sends and
-//! can fail on demand.
+//! A fake JumpServer core that is as strict as the real one (v4.10,
+//! `apps/terminal`, `apps/authentication`, DRF) about every endpoint the
+//! worker calls: the bootstrap token, the 300-second registration window,
+//! unique names; the HTTP signature (made with the secret it issued, the
+//! signed headers as the request lists them) plus `X-JMS-ORG`; each body's
+//! fields as core's serializers validate them; core's status codes (200 for
+//! a lifecycle event, 201 for a replay) and the shape of its answers,
+//! including the HTML page of its 500 when a signature leaves out `date`.
+//! It records what it accepted, notes in `bad_calls` everything the real
+//! core would refuse or silently ignore, and fails on demand.
+//!
+//! What the real core does and which test pins it: docs/jumpserver.md,
+//! "What core answers".
+// A refused call's `Err` is the whole answer core gives, built once where
+// core decides it; a test server has no use for boxing it.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -10,13 +21,45 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "bootstrap-Zm9vYmFyYmF6cXV4";
+
+/// Core's `lifecycle_events_map` (`apps/terminal/session_lifecycle.py`): the
+/// only names its `ChoiceField` takes.
+pub const LIFECYCLE_EVENTS: [&str; 13] = [
+    "asset_connect_success",
+    "asset_connect_finished",
+    "create_share_link",
+    "user_join_session",
+    "user_leave_session",
+    "admin_join_monitor",
+    "admin_exit_monitor",
+    "replay_convert_start",
+    "replay_convert_success",
+    "replay_convert_failure",
+    "replay_upload_start",
+    "replay_upload_success",
+    "replay_upload_failure",
+];
+
+/// Core's `SessionErrorReason` choices.
+pub const ERROR_REASONS: [&str; 5] = [
+    "connect_failed",
+    "replay_create_failed",
+    "replay_upload_failed",
+    "replay_convert_failed",
+    "replay_unsupported",
+];
+
+/// What Django serves for an unhandled exception with `DEBUG` off: a page,
+/// not JSON. pyhttpsig raises one when the signed headers leave out `date`.
+pub const SERVER_ERROR_PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
 
 #[derive(Default)]
 pub struct Core {
@@ -28,21 +71,36 @@ pub struct Core {
     pub ws_heartbeats: Vec<Value>,
     pub ws_disabled: bool,
     pub finished_tasks: Vec<String>,
+    /// Replay uploads core took (answered 201).
     pub replays: Vec<ReceivedReplay>,
-    /// (session, body) of every session PATCH and lifecycle event.
+    /// (session, body) of every session PATCH core took (answered 200).
     pub session_patches: Vec<(String, Value)>,
+    /// (session, body) of every lifecycle event core took (answered 200):
+    /// what the session's activity log shows.
     pub lifecycle: Vec<(String, Value)>,
+    /// (session, body) of every lifecycle event posted, taken or not.
+    pub lifecycle_posts: Vec<(String, Value)>,
     pub config_reads: u32,
     pub profile_reads: u32,
     /// Keys that belong to people, not components.
     pub humans: HashSet<String>,
+    /// Everything the worker sent that the real core refuses (a signature,
+    /// a field) or silently ignores (an unknown field): `METHOD path: why`.
     pub bad_calls: Vec<String>,
     /// `TERMINAL_REPLAY_STORAGE` to serve (an unreachable S3 when unset).
     pub storage: Option<Value>,
-    /// Answer replay uploads with 503 (core's storage is down).
+    /// Replay uploads fail as core answers when its storage cannot save:
+    /// 400 `{"msg": ...}`.
     pub fail_replays: bool,
-    /// Answer session PATCHes with 503.
+    /// Answer session PATCHes with 503 (core behind its proxy is down).
     pub fail_patches: bool,
+    /// Answer this many of the next lifecycle posts with 503.
+    pub fail_lifecycle: u32,
+    /// Sessions core no longer has (deleted): 404 for every call naming them.
+    pub gone_sessions: HashSet<String>,
+    /// An answer to give gateway profile checks instead of checking them:
+    /// (status, content type, body).
+    pub profile_answer: Option<(u16, &'static str, String)>,
     /// Hold replay uploads and session calls this long (a slow core).
     pub delay_ms: u64,
 }
@@ -66,6 +124,9 @@ pub struct FakeCore {
 
 impl FakeCore {
     pub fn start(window_open: bool) -> FakeCore {
+        // Tests that build a core client themselves need the TLS provider the
+        // service installs at start-up.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let state: Shared = Arc::new(Mutex::new(Core { window_open, ..Core::default() }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -78,8 +139,8 @@ impl FakeCore {
             .route("/api/v1/terminal/tasks/{id}/", axum::routing::patch(finish_task))
             .route("/ws/terminal-task/", get(terminal_ws))
             .route("/api/v1/terminal/sessions/{sid}/replay/", post(replay_upload))
-            .route("/api/v1/terminal/sessions/{sid}/", axum::routing::patch(session_call))
-            .route("/api/v1/terminal/sessions/{sid}/lifecycle_log/", post(session_call))
+            .route("/api/v1/terminal/sessions/{sid}/", axum::routing::patch(session_patch))
+            .route("/api/v1/terminal/sessions/{sid}/lifecycle_log/", post(lifecycle_log))
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state.clone());
         std::thread::spawn(move || {
@@ -105,27 +166,47 @@ impl FakeCore {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// The names of the lifecycle events core took for `sid`, in order.
+    pub fn accepted_events(&self, sid: &str) -> Vec<String> {
+        self.with(|c| {
+            c.lifecycle
+                .iter()
+                .filter(|(s, _)| s == sid)
+                .map(|(_, b)| b["event"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+    }
 }
 
-async fn register(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+fn json_answer(status: u16, body: Value) -> Response {
+    (StatusCode::from_u16(status).unwrap(), Json(body)).into_response()
+}
+
+fn server_error_page() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        SERVER_ERROR_PAGE,
+    )
+        .into_response()
+}
+
+async fn register(State(s): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let mut core = s.lock().unwrap();
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     if auth != format!("BootstrapToken {TOKEN}") {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"detail": "bad bootstrap token"})));
+        return json_answer(401, json!({"detail": "bad bootstrap token"}));
     }
     if !core.window_open {
-        return (StatusCode::FORBIDDEN, Json(json!({"detail": "registration closed"})));
+        return json_answer(403, json!({"detail": "registration closed"}));
     }
     let name = body["name"].as_str().unwrap_or("").to_string();
     if !matches!(body["type"].as_str(), Some("video_worker" | "lion")) || name.is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({"type": ["invalid"]})));
+        return json_answer(400, json!({"type": ["invalid"]}));
     }
     if !core.names.insert(name.clone()) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"name": ["name not unique"]})));
+        return json_answer(400, json!({"name": ["name not unique"]}));
     }
     let n = core.registrations.len();
     let (id, secret) = (format!("ak-{n:04}-uuid"), format!("S3cr3t{n:030}"));
@@ -134,79 +215,100 @@ async fn register(
     let answer = json!({"name": name, "type": "video_worker", "comment": body["comment"],
         "service_account": {"id": "sa", "name": name, "access_key": {"id": id, "secret": secret, "is_active": true}},
         "remote_addr": "127.0.0.1"});
-    (StatusCode::CREATED, Json(answer))
+    json_answer(201, answer)
 }
 
-/// Checks a signed call exactly as core's SignatureAuthentication does.
-fn verify(core: &mut Core, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<String, StatusCode> {
-    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+/// Checks a signed call as core's `SignatureAuthentication` does, in its
+/// order: the fields keyId, algorithm and signature (else 401), a known key
+/// (else 401), then pyhttpsig's `HeaderVerifier`, which raises (a 500, as
+/// an HTML page) when the signed headers leave out `(request-target)` or
+/// `date` or name a header the request lacks, and otherwise compares the
+/// signature (else 401). The key's id when it passes.
+fn verify(core: &mut Core, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<String, Response> {
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
     let fail = |core: &mut Core, why: &str| {
         core.bad_calls.push(format!("{method} {uri}: {why}"));
-        Err(StatusCode::UNAUTHORIZED)
+        Err(json_answer(401, json!({"detail": "Invalid signature."})))
     };
     // sdk-go sends no X-JMS-ORG on the WebSocket upgrade, and core does not need it there.
-    if header("x-jms-org") != "ROOT" && uri.path() != "/ws/terminal-task/" {
+    if header("x-jms-org").as_deref() != Some("ROOT") && uri.path() != "/ws/terminal-task/" {
         return fail(core, "no X-JMS-ORG: ROOT");
     }
-    let auth = header("authorization");
-    let Some(params) = auth.strip_prefix("Signature ") else { return fail(core, "not a signature") };
-    let fields: HashMap<&str, &str> = params
+    let auth = header("authorization").unwrap_or_default();
+    let Some(params) = auth.strip_prefix("Signature ") else {
+        core.bad_calls.push(format!("{method} {uri}: not a signature"));
+        return Err(json_answer(401, json!({"detail": "Authentication credentials were not provided."})));
+    };
+    let fields: HashMap<String, &str> = params
         .split(',')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"')))
         .collect();
-    if fields.get("algorithm") != Some(&"hmac-sha256")
-        || fields.get("headers") != Some(&"(request-target) date")
-    {
-        return fail(core, "wrong algorithm or headers");
+    let (Some(key_id), Some(algorithm), Some(signature)) =
+        (fields.get("keyid"), fields.get("algorithm"), fields.get("signature"))
+    else {
+        return fail(core, "keyId, algorithm or signature missing");
+    };
+    let Some(secret) = core.keys.get(*key_id).cloned() else { return fail(core, "unknown key") };
+    // httpsig's default when `headers` is absent is `date` alone.
+    let signed: Vec<&str> = fields.get("headers").copied().unwrap_or("date").split_whitespace().collect();
+    if !signed.contains(&"(request-target)") || !signed.contains(&"date") {
+        core.bad_calls.push(format!(
+            "{method} {uri}: the signed headers {signed:?} leave out (request-target) or date"
+        ));
+        return Err(server_error_page());
     }
-    let key_id = fields.get("keyId").copied().unwrap_or("");
-    let Some(secret) = core.keys.get(key_id).cloned() else { return fail(core, "unknown key") };
+    if *algorithm != "hmac-sha256" {
+        return fail(core, "not hmac-sha256");
+    }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let signing =
-        format!("(request-target): {} {}\ndate: {}", method.as_str().to_lowercase(), path, header("date"));
+    let mut lines = Vec::new();
+    for name in &signed {
+        if *name == "(request-target)" {
+            lines.push(format!("(request-target): {} {path}", method.as_str().to_lowercase()));
+        } else if let Some(value) = header(name) {
+            lines.push(format!("{name}: {value}"));
+        } else {
+            core.bad_calls.push(format!("{method} {uri}: signed header {name} is not in the request"));
+            return Err(server_error_page());
+        }
+    }
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(signing.as_bytes());
+    mac.update(lines.join("\n").as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    if fields.get("signature") != Some(&expected.as_str()) {
+    if *signature != expected {
         return fail(core, "signature mismatch");
     }
     Ok(key_id.to_string())
 }
 
-async fn profile(
-    State(s): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> (StatusCode, Json<Value>) {
+async fn profile(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let mut core = s.lock().unwrap();
+    if let Some((status, content_type, body)) = core.profile_answer.clone() {
+        let status = StatusCode::from_u16(status).unwrap();
+        return (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    }
     match verify(&mut core, &method, &uri, &headers) {
         Ok(key) => {
             core.profile_reads += 1;
             let service = !core.humans.contains(&key);
-            (StatusCode::OK, Json(json!({"id": key, "username": "vw", "is_service_account": service})))
+            json_answer(200, json!({"id": key, "username": "vw", "is_service_account": service}))
         }
-        Err(code) => (code, Json(json!({"detail": "Authentication credentials were not provided."}))),
+        Err(answer) => answer,
     }
 }
 
-async fn config(
-    State(s): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> (StatusCode, Json<Value>) {
+async fn config(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let mut core = s.lock().unwrap();
-    if let Err(code) = verify(&mut core, &method, &uri, &headers) {
-        return (code, Json(json!({})));
+    if let Err(answer) = verify(&mut core, &method, &uri, &headers) {
+        return answer;
     }
     core.config_reads += 1;
     let storage = core.storage.clone().unwrap_or_else(|| {
         json!({"TYPE": "s3", "BUCKET": "replays", "ACCESS_KEY": "AKIA", "SECRET_KEY": "s3-secret-value",
                "ENDPOINT": "http://127.0.0.1:9"})
     });
-    (StatusCode::OK, Json(json!({"TERMINAL_REPLAY_STORAGE": storage, "TERMINAL_HEARTBEAT_INTERVAL": 20})))
+    json_answer(200, json!({"TERMINAL_REPLAY_STORAGE": storage, "TERMINAL_HEARTBEAT_INTERVAL": 20}))
 }
 
 async fn status(
@@ -215,13 +317,14 @@ async fn status(
     uri: Uri,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> Response {
     let mut core = s.lock().unwrap();
-    if let Err(code) = verify(&mut core, &method, &uri, &headers) {
-        return (code, Json(json!({})));
+    if let Err(answer) = verify(&mut core, &method, &uri, &headers) {
+        return answer;
     }
     core.heartbeats.push(body);
-    (StatusCode::CREATED, Json(json!([])))
+    // StatusViewSet.create: 201 with the pending tasks.
+    json_answer(201, json!([]))
 }
 
 async fn finish_task(
@@ -230,14 +333,18 @@ async fn finish_task(
     uri: Uri,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> StatusCode {
+) -> Response {
     let mut core = s.lock().unwrap();
-    if verify(&mut core, &method, &uri, &headers).is_err() || body != json!({"is_finished": true}) {
-        return StatusCode::UNAUTHORIZED;
+    if let Err(answer) = verify(&mut core, &method, &uri, &headers) {
+        return answer;
+    }
+    if body != json!({"is_finished": true}) {
+        core.bad_calls.push(format!("{method} {uri}: {body} is not {{\"is_finished\": true}}"));
+        return json_answer(400, json!({"is_finished": ["Must be a valid boolean."]}));
     }
     let id = uri.path().trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string();
-    core.finished_tasks.push(id);
-    StatusCode::OK
+    core.finished_tasks.push(id.clone());
+    json_answer(200, json!({"id": id, "is_finished": true}))
 }
 
 /// Core's terminal-task socket: a signed upgrade, status messages in, tasks out (binary).
@@ -247,15 +354,14 @@ async fn terminal_ws(
     uri: Uri,
     headers: HeaderMap,
     ws: axum::extract::WebSocketUpgrade,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+) -> Response {
     {
         let mut core = s.lock().unwrap();
         if core.ws_disabled {
             return StatusCode::NOT_FOUND.into_response();
         }
-        if let Err(code) = verify(&mut core, &method, &uri, &headers) {
-            return code.into_response();
+        if let Err(answer) = verify(&mut core, &method, &uri, &headers) {
+            return answer;
         }
     }
     ws.on_upgrade(move |mut socket| async move {
@@ -273,70 +379,298 @@ async fn terminal_ws(
     .into_response()
 }
 
-/// Core's replay upload: a signed multipart form (`version`, `file`).
-async fn replay_upload(
+fn session_of(uri: &Uri) -> String {
+    uri.path().split('/').nth(5).unwrap_or("").to_string()
+}
+
+/// Permission and existence, as the session views check them: a person's
+/// key gets 403 (`IsServiceAccount`, RBAC), a session core does not have 404.
+fn session_access(core: &mut Core, key: &str, sid: &str, what: &str) -> Result<(), Response> {
+    if core.humans.contains(key) {
+        core.bad_calls.push(format!("{what}: a person's key"));
+        return Err(json_answer(
+            403,
+            json!({"detail": "You do not have permission to perform this action."}),
+        ));
+    }
+    if core.gone_sessions.contains(sid) {
+        return Err(json_answer(404, json!({"detail": "Not found."})));
+    }
+    Ok(())
+}
+
+/// A JSON object body as DRF's JSONParser reads it, or its 415/400.
+fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/json") {
+        let detail = format!("Unsupported media type \"{content_type}\" in request.");
+        return Err(json_answer(415, json!({ "detail": detail })));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => {
+            let got = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                _ => "int",
+            };
+            let message = format!("Invalid data. Expected a dictionary, but got {got}.");
+            Err(json_answer(400, json!({"non_field_errors": [message]})))
+        }
+        Err(e) => Err(json_answer(400, json!({"detail": format!("JSON parse error - {e}")}))),
+    }
+}
+
+/// A DRF `CharField(required=False)`: absent is fine; present, it must be a
+/// string (or a number, which DRF turns into one) that is not blank once
+/// trimmed, and not null.
+fn optional_char(
+    map: &serde_json::Map<String, Value>,
+    name: &str,
+    errors: &mut serde_json::Map<String, Value>,
+) {
+    let message = match map.get(name) {
+        None => return,
+        Some(Value::Null) => "This field may not be null.",
+        Some(Value::String(s)) if s.trim().is_empty() => "This field may not be blank.",
+        Some(Value::String(_) | Value::Number(_)) => return,
+        Some(_) => "Not a valid string.",
+    };
+    errors.insert(name.into(), json!([message]));
+}
+
+/// `POST /api/v1/terminal/sessions/<sid>/lifecycle_log/` (SessionViewSet.lifecycle_log):
+/// `SessionLifecycleLogSerializer` = `event` (a choice of core's events),
+/// `reason` and `user` (optional, not blank); then the session; 200
+/// `{"msg": "ok", "id": <activity log id>}`.
+async fn lifecycle_log(
     State(s): State<Shared>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    mut form: axum::extract::Multipart,
-) -> (StatusCode, Json<Value>) {
-    if let Err(code) = verify(&mut s.lock().unwrap(), &method, &uri, &headers) {
-        return (code, Json(json!({"msg": "auth"})));
+    body: axum::body::Bytes,
+) -> Response {
+    let delay = s.lock().unwrap().delay_ms;
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let mut core = s.lock().unwrap();
+    let key = match verify(&mut core, &method, &uri, &headers) {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
+    let sid = session_of(&uri);
+    let what = format!("{method} {}", uri.path());
+    let posted = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    core.lifecycle_posts.push((sid.clone(), posted));
+    if core.fail_lifecycle > 0 {
+        core.fail_lifecycle -= 1;
+        return json_answer(503, json!({"detail": "core is restarting"}));
     }
-    if s.lock().unwrap().fail_replays {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"msg": "storage down"})));
+    if let Err(answer) = session_access(&mut core, &key, &sid, &what) {
+        return answer;
+    }
+    let map = match json_object(&headers, &body) {
+        Ok(map) => map,
+        Err(answer) => {
+            core.bad_calls.push(format!("{what}: not a JSON object"));
+            return answer;
+        }
+    };
+    let mut errors = serde_json::Map::new();
+    match map.get("event") {
+        None => drop(errors.insert("event".into(), json!(["This field is required."]))),
+        Some(Value::String(e)) if LIFECYCLE_EVENTS.contains(&e.as_str()) => {}
+        Some(other) => {
+            let shown = other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string());
+            errors.insert("event".into(), json!([format!("\"{shown}\" is not a valid choice.")]));
+        }
+    }
+    optional_char(&map, "reason", &mut errors);
+    optional_char(&map, "user", &mut errors);
+    if !errors.is_empty() {
+        let errors = Value::Object(errors);
+        core.bad_calls.push(format!("{what}: 400 {errors}"));
+        return json_answer(400, errors);
+    }
+    for field in map.keys().filter(|k| !["event", "reason", "user"].contains(&k.as_str())) {
+        core.bad_calls.push(format!("{what}: core ignores the field {field:?}"));
+    }
+    let id = format!("00000000-0000-4000-8000-{:012}", core.lifecycle.len());
+    core.lifecycle.push((sid, Value::Object(map)));
+    json_answer(200, json!({"msg": "ok", "id": id}))
+}
+
+/// `PATCH /api/v1/terminal/sessions/<sid>/` (SessionViewSet, SessionSerializer,
+/// partial): `has_replay` a boolean, `replay_size` an integer, `error_reason`
+/// a `SessionErrorReason`; other fields the worker has no business sending
+/// are ignored by core (noted here). 200 with the session.
+async fn session_patch(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let delay = s.lock().unwrap().delay_ms;
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let mut core = s.lock().unwrap();
+    let key = match verify(&mut core, &method, &uri, &headers) {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
+    if core.fail_patches {
+        return json_answer(503, json!({"detail": "core is restarting"}));
+    }
+    let sid = session_of(&uri);
+    let what = format!("{method} {}", uri.path());
+    if let Err(answer) = session_access(&mut core, &key, &sid, &what) {
+        return answer;
+    }
+    let map = match json_object(&headers, &body) {
+        Ok(map) => map,
+        Err(answer) => {
+            core.bad_calls.push(format!("{what}: not a JSON object"));
+            return answer;
+        }
+    };
+    let mut errors = serde_json::Map::new();
+    for (field, value) in &map {
+        let problem = match field.as_str() {
+            // DRF's BooleanField also takes "true", 1 and the like.
+            "has_replay" | "is_finished" | "is_success" => {
+                let ok = value.is_boolean()
+                    || matches!(value.as_i64(), Some(0 | 1))
+                    || value.as_str().is_some_and(|s| {
+                        ["true", "false", "1", "0", "yes", "no", "on", "off"]
+                            .contains(&s.to_lowercase().as_str())
+                    });
+                (!ok).then(|| "Must be a valid boolean.".to_string())
+            }
+            "replay_size" => match value {
+                Value::Number(n) if n.as_u64().is_some() => None,
+                Value::Number(_) => Some("Ensure this value is greater than or equal to 0.".into()),
+                _ => Some("A valid integer is required.".into()),
+            },
+            "error_reason" => match value.as_str() {
+                Some(r) if ERROR_REASONS.contains(&r) => None,
+                _ => Some(format!(
+                    "\"{}\" is not a valid choice.",
+                    value.as_str().unwrap_or(&value.to_string())
+                )),
+            },
+            "date_end" | "comment" => None,
+            other => {
+                core.bad_calls.push(format!("{what}: core ignores the field {other:?}"));
+                None
+            }
+        };
+        if let Some(message) = problem {
+            errors.insert(field.clone(), json!([message]));
+        }
+    }
+    if !errors.is_empty() {
+        let errors = Value::Object(errors);
+        core.bad_calls.push(format!("{what}: 400 {errors}"));
+        return json_answer(400, errors);
+    }
+    let mut session = json!({"id": sid, "has_replay": false, "error_reason": null});
+    for (k, v) in &map {
+        session[k] = v.clone();
+    }
+    core.session_patches.push((sid, Value::Object(map)));
+    json_answer(200, session)
+}
+
+/// `POST /api/v1/terminal/sessions/<sid>/replay/` (SessionReplayViewSet.create):
+/// the session (404), then `ReplaySerializer` = `file` (a file part; required)
+/// and `version` (an integer 2..5, default 2). Invalid: **401** `{"msg":
+/// <errors>}` (sic); a save that fails: 400 `{"msg"}`; stored: 201 `{"url"}`.
+/// Django reads a multipart body by its `Content-Length`: a chunked one
+/// arrives empty, so its file is missing.
+async fn replay_upload(State(s): State<Shared>, request: axum::extract::Request) -> Response {
+    use axum::extract::FromRequest;
+    let (method, uri, headers) = (request.method().clone(), request.uri().clone(), request.headers().clone());
+    let sid = session_of(&uri);
+    let what = format!("{method} {}", uri.path());
+    {
+        let mut core = s.lock().unwrap();
+        let key = match verify(&mut core, &method, &uri, &headers) {
+            Ok(key) => key,
+            Err(answer) => return answer,
+        };
+        if let Err(answer) = session_access(&mut core, &key, &sid, &what) {
+            return answer;
+        }
     }
     let delay = s.lock().unwrap().delay_ms;
     tokio::time::sleep(Duration::from_millis(delay)).await;
     let content_length = headers.get("content-length").and_then(|v| v.to_str().ok()).map(String::from);
     let chunked = headers.get("transfer-encoding").is_some();
-    let (mut version, mut name, mut data) = (String::new(), String::new(), Vec::new());
-    while let Ok(Some(field)) = form.next_field().await {
-        match field.name() {
-            Some("version") => version = field.text().await.unwrap_or_default(),
-            Some("file") => {
-                name = field.file_name().unwrap_or("").to_string();
-                data = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    let invalid = |core: &mut Core, errors: Value| {
+        core.bad_calls.push(format!("{what}: 401 {errors}"));
+        json_answer(401, json!({ "msg": errors }))
+    };
+    if chunked || content_length.is_none() {
+        let mut core = s.lock().unwrap();
+        return invalid(&mut core, json!({"file": ["No file was submitted."]}));
+    }
+    let Ok(mut form) = axum::extract::Multipart::from_request(request, &()).await else {
+        let mut core = s.lock().unwrap();
+        let message = "The submitted data was not a file. Check the encoding type on the form.";
+        return invalid(&mut core, json!({"file": [message]}));
+    };
+    let (mut version, mut file): (Option<String>, Option<(String, Vec<u8>)>) = (None, None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().map(str::to_string);
+                let file_name = field.file_name().map(str::to_string);
+                let Ok(data) = field.bytes().await else {
+                    // The upload broke off: nothing is saved.
+                    return json_answer(400, json!({"detail": "Multipart form parse error"}));
+                };
+                match (name.as_deref(), file_name) {
+                    (Some("version"), _) => version = Some(String::from_utf8_lossy(&data).to_string()),
+                    (Some("file"), Some(f)) => file = Some((f, data.to_vec())),
+                    _ => {}
+                }
             }
-            _ => {}
+            Ok(None) => break,
+            Err(_) => return json_answer(400, json!({"detail": "Multipart form parse error"})),
         }
     }
-    let sid = uri.path().split('/').nth(5).unwrap_or("").to_string();
-    let replay = ReceivedReplay { session: sid, version, name, data, content_length, chunked };
-    s.lock().unwrap().replays.push(replay);
-    (StatusCode::CREATED, Json(json!({"url": "/media/replay/x"})))
-}
-
-fn session_of(uri: &Uri) -> String {
-    uri.path().split('/').nth(5).unwrap_or("").to_string()
-}
-
-/// A session PATCH or lifecycle event, recorded by the session it names.
-async fn session_call(
-    State(s): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> StatusCode {
-    let delay = s.lock().unwrap().delay_ms;
-    tokio::time::sleep(Duration::from_millis(delay)).await;
     let mut core = s.lock().unwrap();
-    if verify(&mut core, &method, &uri, &headers).is_err() {
-        return StatusCode::UNAUTHORIZED;
+    let mut errors = serde_json::Map::new();
+    if file.is_none() {
+        errors.insert("file".into(), json!(["No file was submitted."]));
     }
-    let entry = (session_of(&uri), body);
-    if core.fail_patches && method == Method::PATCH {
-        return StatusCode::SERVICE_UNAVAILABLE;
+    let version = match version.as_deref().map(|v| v.trim().parse::<i64>()) {
+        None => 2,
+        Some(Ok(v)) if (2..=5).contains(&v) => v,
+        Some(Ok(v)) if v < 2 => {
+            errors.insert("version".into(), json!(["Ensure this value is greater than or equal to 2."]));
+            v
+        }
+        Some(Ok(v)) => {
+            errors.insert("version".into(), json!(["Ensure this value is less than or equal to 5."]));
+            v
+        }
+        Some(Err(_)) => {
+            errors.insert("version".into(), json!(["A valid integer is required."]));
+            0
+        }
+    };
+    if !errors.is_empty() {
+        return invalid(&mut core, Value::Object(errors));
     }
-    if uri.path().ends_with("/lifecycle_log/") {
-        core.lifecycle.push(entry);
-        StatusCode::CREATED
-    } else {
-        core.session_patches.push(entry);
-        StatusCode::OK
+    if core.fail_replays {
+        return json_answer(400, json!({"msg": "Failed save replay: the storage is unreachable"}));
     }
+    let (name, data) = file.unwrap_or_default();
+    let url = format!("/media/replay/2025-11-13/{sid}/{name}");
+    let replay =
+        ReceivedReplay { session: sid, version: version.to_string(), name, data, content_length, chunked };
+    core.replays.push(replay);
+    json_answer(201, json!({ "url": url }))
 }
 
 impl FakeCore {

@@ -45,7 +45,23 @@ pub enum Auth {
     Profile,
     /// `httplib.SigAuth` (Lion ≤ 3.10.7): signed for the real request.
     RealPath,
+    /// ProfileAuth whose `headers` leaves out `date` (`headers="(request-target)"`),
+    /// with the `Date` header still sent: core's verifier raises on it (500, HTML).
+    ProfileWithoutDate,
     None,
+}
+
+/// An HTTP signature over `(request-target)` alone.
+fn sign_without_date(key: &AccessKey, method: &str, path: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.secret.as_bytes()).unwrap();
+    mac.update(format!("(request-target): {} {path}", method.to_lowercase()).as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!(
+        r#"Signature keyId="{}",algorithm="hmac-sha256",headers="(request-target)",signature="{signature}""#,
+        key.id
+    )
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -118,6 +134,13 @@ impl Lion {
             }
             Auth::RealPath => {
                 headers.push(("Authorization".into(), authorization(&self.key, method, path, &date)));
+                headers.push(("Date".into(), date.clone()));
+            }
+            Auth::ProfileWithoutDate => {
+                headers.push((
+                    "Authorization".into(),
+                    sign_without_date(&self.key, "GET", "/api/v1/users/profile/"),
+                ));
                 headers.push(("Date".into(), date.clone()));
             }
             Auth::None => {}

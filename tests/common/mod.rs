@@ -9,6 +9,7 @@ use image::ImageFormat;
 
 pub mod fake_core;
 pub mod lion;
+pub mod nats;
 pub mod server;
 pub mod storage_servers;
 
@@ -189,6 +190,30 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     10.0 * (255.0 * 255.0 / mse).log10()
 }
 
+/// Whether node, Chromium and `npm ci` in `tests/<harness>` (with
+/// `node_modules/<package>`) are there for a browser test; panics when
+/// VW_REQUIRE_CONFORMANCE=1 (CI) and they are not, else says it skips.
+pub fn browser_tools(harness: &str, package: &str) -> bool {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(harness);
+    let npm = format!("npm ci in tests/{harness}");
+    let missing: Vec<&str> = [
+        (std::process::Command::new("node").arg("--version").output().is_err(), "node"),
+        (!Path::new(&chromium).exists(), "chromium"),
+        (!dir.join("node_modules").join(package).is_dir(), npm.as_str()),
+    ]
+    .into_iter()
+    .filter_map(|(gone, what)| gone.then_some(what))
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let required = std::env::var("VW_REQUIRE_CONFORMANCE").is_ok_and(|v| v == "1");
+    assert!(!required, "browser test tools required but missing: {missing:?}");
+    eprintln!("SKIPPED: browser test tools missing: {missing:?}");
+    false
+}
+
 /// Path of the built `video-worker` binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_video-worker"))
@@ -253,7 +278,7 @@ pub fn packets(path: &Path) -> Vec<(i64, bool)> {
 /// our renderer must show the same picture.
 pub fn quiet_times(path: &Path, quiet_ms: i64, count: usize) -> Vec<i64> {
     use video_worker::guac::{Event, Instruction, Parser};
-    let reader = video_worker::guac::input::open_recording(path).unwrap();
+    let reader = video_worker::guac::input::open_recording(path, None).unwrap();
     let mut parser = Parser::new(reader);
     // (timestamp, is_sync) of every render point, in stream order.
     let mut points: Vec<(i64, bool)> = Vec::new();

@@ -1,5 +1,7 @@
-//! The real `video-worker serve` on a free loopback port with its own data
-//! directory, and a small HTTP client for it.
+//! The service on a free loopback port with its own data directory, and a
+//! small HTTP client for it: either the real `video-worker serve` binary
+//! (for restarts, `kill -9`, signals and logs) or, with [`spawn_app`], the
+//! same service started in this process (fast; most API tests use it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -7,10 +9,64 @@ use std::time::{Duration, Instant};
 
 pub struct Server {
     child: Option<Child>,
+    in_process: Option<InProcess>,
     pub port: u16,
     pub data: PathBuf,
     env: Vec<(String, String)>,
     pub token: Option<String>,
+}
+
+/// A service started with `video_worker::service::start` on its own runtime thread.
+struct InProcess {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The service in this process, on port 0, with `DATA_DIR` = `data` and
+/// extra settings (`KEY=value` pairs as in `config.txt`); ready when it returns.
+pub fn spawn_app(data: &Path, env: &[(&str, &str)]) -> Server {
+    std::fs::create_dir_all(data).unwrap();
+    let data_dir = data.display().to_string();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("DATA_DIR", &data_dir),
+        ("HTTPD_PORT", "0"),
+        ("BIND_HOST", "127.0.0.1"),
+        ("RETRY_MAX_DELAY_SECONDS", "2"),
+    ];
+    pairs.extend_from_slice(env);
+    let config =
+        video_worker::config::Config::from_sources(&video_worker::config::Sources::from_pairs(&pairs))
+            .expect("a valid test configuration");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let running = match video_worker::service::start(config).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = addr_tx.send(Err(format!("{e:#}")));
+                    return;
+                }
+            };
+            let _ = addr_tx.send(Ok(running.addr.port()));
+            let _ = stopped.await;
+            running.shutdown.cancel();
+            let _ = running.stopped().await;
+        });
+    });
+    let port = addr_rx.recv().unwrap().unwrap_or_else(|e| panic!("the service did not start: {e}"));
+    let token = env.iter().find(|(k, _)| *k == "VIDEO_WORKER_API_TOKEN").map(|(_, v)| v.to_string());
+    let server = Server {
+        child: None,
+        in_process: Some(InProcess { stop, thread }),
+        port,
+        data: data.to_path_buf(),
+        env: vec![],
+        token,
+    };
+    server.wait_ready();
+    server
 }
 
 /// A loopback port nobody listens on right now.
@@ -27,6 +83,7 @@ impl Server {
     pub fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         let mut s = Server {
             child: None,
+            in_process: None,
             port: free_port(),
             data: data.to_path_buf(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -40,6 +97,7 @@ impl Server {
     pub fn start_unhealthy(data: &Path, env: &[(&str, &str)]) -> Server {
         let mut s = Server {
             child: None,
+            in_process: None,
             port: free_port(),
             data: data.to_path_buf(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -88,6 +146,28 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("the service did not become healthy: {}", self.log());
+    }
+
+    /// Waits until the in-process service answers its health probe.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = agent().get(self.url("/video-worker/health/")).call()
+                && r.status().as_u16() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the in-process service did not become healthy");
+    }
+
+    /// Stops an in-process service gracefully and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(p) = self.in_process.take() {
+            let _ = p.stop.send(());
+            let _ = p.thread.join();
+        }
     }
 
     pub fn log(&self) -> String {
@@ -232,6 +312,7 @@ fn unsafe_kill(pid: u32, signal: i32) {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        self.stop();
     }
 }
 
