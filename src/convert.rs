@@ -17,6 +17,7 @@ use crate::encode::timeline::{Frame, FrameOutput, Timeline};
 use crate::encode::yuv::I420Converter;
 use crate::encode::{EncodeError, EncodeSettings, output_size};
 use crate::keys::KeyTrack;
+use crate::playback::cpu::{StageCpu, thread_cpu};
 use crate::playback::{Diagnostics, PlaybackError, Recording, Report};
 use crate::thumbnails::{Collector, ThumbnailSettings};
 
@@ -267,8 +268,11 @@ fn encode_session(
             });
         }
     };
-    let (ffmpeg_log, thumbs) = join_writer(writer, false)?;
-    Ok(((frames, diag.snapshot(), ffmpeg_log), thumbs))
+    let written = join_writer(writer, false)?;
+    let mut report = diag.snapshot();
+    report.cpu =
+        StageCpu { i420: written.cpu.i420, pipe: written.cpu.pipe, ffmpeg: written.cpu.ffmpeg, ..report.cpu };
+    Ok(((frames, report, written.log), written.thumbs))
 }
 
 /// What encoding gives: frames written, the player's report, ffmpeg's log.
@@ -290,8 +294,14 @@ impl FrameOutput for FrameFeed {
     }
 }
 
-/// What the writer thread gives back: ffmpeg's log and the thumbnails.
-type Written = (String, Option<Collector>);
+/// What the writer thread gives back.
+struct Written {
+    /// ffmpeg's stderr.
+    log: String,
+    thumbs: Option<Collector>,
+    /// The writer's stages (I420, pipe) and ffmpeg's own CPU.
+    cpu: StageCpu,
+}
 type Writer = (SyncSender<WriterMessage>, JoinHandle<Result<Written, EncodeError>>);
 
 fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32), mut thumbs: Option<Collector>) -> Writer {
@@ -300,6 +310,7 @@ fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32), mut thumbs: Optio
         .name("ffmpeg-feed".into())
         .spawn(move || {
             let mut yuv = I420Converter::new(screen.0, screen.1);
+            let mut pipe = Duration::ZERO;
             for message in rx {
                 match message {
                     WriterMessage::Frame(frame) => {
@@ -307,7 +318,10 @@ fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32), mut thumbs: Optio
                             t.frame(frame.ms, &frame.pixels);
                         }
                         let bytes = yuv.convert(&frame.pixels);
-                        if let Err(e) = encoder.write_frame(frame.ms.max(0) as u64, bytes) {
+                        let start = thread_cpu();
+                        let written = encoder.write_frame(frame.ms.max(0) as u64, bytes);
+                        pipe += thread_cpu().saturating_sub(start);
+                        if let Err(e) = written {
                             return Err(encoder.fail(e));
                         }
                     }
@@ -317,7 +331,9 @@ fn spawn_writer(mut encoder: FrameEncoder, screen: (u32, u32), mut thumbs: Optio
                     }
                 }
             }
-            encoder.finish().map(|log| (log, thumbs))
+            let (log, ffmpeg) = encoder.finish()?;
+            let cpu = StageCpu { i420: yuv.cpu(), pipe, ffmpeg, ..StageCpu::default() };
+            Ok(Written { log, thumbs, cpu })
         })
         .expect("spawning the encoder feed thread");
     (tx, handle)

@@ -138,7 +138,32 @@ fn every_sample_converts_to_a_playable_mp4_of_the_session() {
         assert!((pk.len() as i64) < span_ms(&input) / 40 / 2, "{name}: {} frames", pk.len());
         // Every frame of the stream is a change: the summary counts them all.
         assert!(log.contains(&format!(" {} frames,", pk.len())), "{name}: {} packets; {log}", pk.len());
+        // Where the CPU went: every stage named; images were decoded and
+        // x264 did real work in ffmpeg (its own process, measured by wait4).
+        let cpu = cpu_stages(&log);
+        assert!(cpu["parse"] > 0.0 && cpu["decode"] > 0.0 && cpu["compose"] > 0.0, "{name}: {log}");
+        assert!(cpu["ffmpeg"] > 0.2, "{name}: x264 cannot encode a session for nothing: {log}");
     }
+}
+
+/// The seconds of each stage on `convert`'s `cpu:` line.
+fn cpu_stages(log: &str) -> std::collections::HashMap<String, f64> {
+    let line =
+        log.lines().find_map(|l| l.strip_prefix("cpu: ")).unwrap_or_else(|| panic!("no cpu line: {log}"));
+    let stages: std::collections::HashMap<String, f64> = line
+        .split(", ")
+        .map(|part| {
+            let (name, value) = part.split_once(' ').unwrap_or_else(|| panic!("stage {part:?}"));
+            (
+                name.to_string(),
+                value.trim_end_matches(" s").parse().unwrap_or_else(|_| panic!("stage {part:?}")),
+            )
+        })
+        .collect();
+    for name in ["parse", "decode", "draw", "compose", "i420", "pipe", "ffmpeg"] {
+        assert!(stages.contains_key(name), "no {name} in {line}");
+    }
+    stages
 }
 
 /// The picture the video shows at `at_ms` (the last frame at or before

@@ -163,6 +163,8 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         println!("{}: {}", sidecar.path.display(), sidecar.kind.as_str());
     }
     println!("{}", summary_line(&summary));
+    // Where the CPU went, so that a slowdown shows its stage (the bench reads it).
+    println!("cpu: {}", summary.report.cpu.describe());
     Ok(())
 }
 

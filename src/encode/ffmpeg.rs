@@ -6,9 +6,11 @@
 //! keeps the GPL encoder out of this binary.
 
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::mkv;
 use super::settings::EncodeSettings;
@@ -198,6 +200,29 @@ impl StderrLog {
     }
 }
 
+/// Waits for `child` as `Child::wait` does, and gives the CPU time (user +
+/// system) it used: `wait4` reports exactly this child's, which
+/// `getrusage(RUSAGE_CHILDREN)` cannot while several conversions run.
+fn wait_with_cpu(child: Child) -> io::Result<(ExitStatus, Duration)> {
+    let pid = child.id() as libc::pid_t;
+    loop {
+        let mut status = 0;
+        // SAFETY: wait4 only writes into the status and the zeroed struct.
+        let (reaped, usage) = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            (libc::wait4(pid, &mut status, 0, &mut usage), usage)
+        };
+        if reaped == pid {
+            let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+            return Ok((ExitStatus::from_raw(status), time(usage.ru_utime) + time(usage.ru_stime)));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Waits for ffmpeg; a non-zero exit becomes an error carrying its stderr.
 pub fn wait(mut child: Child, log: StderrLog) -> Result<String, EncodeError> {
     let status = child.wait().map_err(EncodeError::Pipe)?;
@@ -264,19 +289,22 @@ impl FrameEncoder {
         Ok(())
     }
 
-    /// Closes stdin and waits; returns ffmpeg's stderr.
-    pub fn finish(mut self) -> Result<String, EncodeError> {
+    /// Closes stdin and waits; returns ffmpeg's stderr and CPU time.
+    pub fn finish(mut self) -> Result<(String, Duration), EncodeError> {
         if let Err(e) = self.stdin.flush() {
             return Err(self.fail(e));
         }
         drop(self.stdin);
         self.watchdog.progress();
         let mut watchdog = self.watchdog;
-        let status = self.child.wait().map_err(EncodeError::Pipe);
+        let waited = wait_with_cpu(self.child).map_err(EncodeError::Pipe);
         let stalled = watchdog.stop();
         match (stalled, self.stall_limit) {
             (true, Some(limit)) => Err(EncodeError::Stalled(limit.as_secs())),
-            _ => exited(status?, self.log),
+            _ => {
+                let (status, cpu) = waited?;
+                exited(status, self.log).map(|log| (log, cpu))
+            }
         }
     }
 

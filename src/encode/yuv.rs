@@ -5,8 +5,16 @@
 //! by a moving pointer or a few lines of text.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use rayon::prelude::*;
+
+use crate::playback::cpu::thread_cpu;
+
+/// Row pairs converted by one parallel task: enough that measuring each
+/// task's CPU costs nothing (about 25 tasks a frame at 800 rows).
+const PAIRS_PER_TASK: usize = 16;
 
 /// Converts successive frames of one size, reusing unchanged rows.
 pub struct I420Converter {
@@ -15,6 +23,8 @@ pub struct I420Converter {
     /// The previous frame, shared with the timeline (frames are immutable).
     previous: Option<Arc<Vec<u32>>>,
     planes: Vec<u8>,
+    /// CPU time of all conversions so far, in ns, summed over the threads.
+    cpu_ns: AtomicU64,
 }
 
 impl I420Converter {
@@ -22,7 +32,18 @@ impl I420Converter {
     pub fn new(width: u32, height: u32) -> I420Converter {
         let (w, h) = (width as usize, height as usize);
         assert!(w % 2 == 0 && h % 2 == 0, "I420 needs even dimensions");
-        I420Converter { width: w, height: h, previous: None, planes: vec![0; w * h * 3 / 2] }
+        I420Converter {
+            width: w,
+            height: h,
+            previous: None,
+            planes: vec![0; w * h * 3 / 2],
+            cpu_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// CPU time the conversions have taken so far, on all threads.
+    pub fn cpu(&self) -> Duration {
+        Duration::from_nanos(self.cpu_ns.load(Ordering::Relaxed))
     }
 
     /// The I420 bytes (Y plane, then U, then V) of `frame`.
@@ -32,17 +53,26 @@ impl I420Converter {
         let (y_plane, chroma) = self.planes.split_at_mut(w * h);
         let (u_plane, v_plane) = chroma.split_at_mut(w * h / 4);
         let previous = self.previous.as_deref();
+        let cpu_ns = &self.cpu_ns;
+        let n = PAIRS_PER_TASK;
         y_plane
-            .par_chunks_mut(2 * w)
-            .zip(u_plane.par_chunks_mut(w / 2))
-            .zip(v_plane.par_chunks_mut(w / 2))
+            .par_chunks_mut(2 * w * n)
+            .zip(u_plane.par_chunks_mut(w / 2 * n))
+            .zip(v_plane.par_chunks_mut(w / 2 * n))
             .enumerate()
-            .for_each(|(pair, ((y, u), v))| {
-                let rows = &frame[pair * 2 * w..(pair + 1) * 2 * w];
-                let unchanged = previous.is_some_and(|p| &p[pair * 2 * w..(pair + 1) * 2 * w] == rows);
-                if !unchanged {
-                    convert_row_pair(rows, w, y, u, v);
+            .for_each(|(task, ((ys, us), vs))| {
+                let start = thread_cpu();
+                let pairs = ys.chunks_mut(2 * w).zip(us.chunks_mut(w / 2)).zip(vs.chunks_mut(w / 2));
+                for (i, ((y, u), v)) in pairs.enumerate() {
+                    let pair = task * n + i;
+                    let rows = &frame[pair * 2 * w..(pair + 1) * 2 * w];
+                    let unchanged = previous.is_some_and(|p| &p[pair * 2 * w..(pair + 1) * 2 * w] == rows);
+                    if !unchanged {
+                        convert_row_pair(rows, w, y, u, v);
+                    }
                 }
+                let used = thread_cpu().saturating_sub(start);
+                cpu_ns.fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
             });
         self.previous = Some(frame.clone());
         &self.planes
@@ -112,5 +142,27 @@ mod tests {
         let got = incremental.convert(&frame).to_vec();
         let fresh = I420Converter::new(8, 6).convert(&frame).to_vec();
         assert_eq!(got, fresh);
+    }
+
+    #[test]
+    fn frames_taller_than_one_task_convert_every_row_pair() {
+        // 2 * PAIRS_PER_TASK + 3 row pairs: two full tasks and a short one.
+        let (w, h) = (6u32, (2 * PAIRS_PER_TASK as u32 + 3) * 2);
+        let frame: Vec<u32> = (0..w * h).map(|i| 0xFF000000 | (i * 7919)).collect();
+        let mut c = I420Converter::new(w, h);
+        let planes = c.convert(&Arc::new(frame.clone())).to_vec();
+        let (w, h) = (w as usize, h as usize);
+        for pair in 0..h / 2 {
+            let (mut y, mut u, mut v) = (vec![0; 2 * w], vec![0; w / 2], vec![0; w / 2]);
+            convert_row_pair(&frame[pair * 2 * w..(pair + 1) * 2 * w], w, &mut y, &mut u, &mut v);
+            assert_eq!(&planes[pair * 2 * w..(pair + 1) * 2 * w], y.as_slice(), "Y of pair {pair}");
+            let chroma = w * h + pair * w / 2;
+            assert_eq!(&planes[chroma..chroma + w / 2], u.as_slice(), "U of pair {pair}");
+            assert_eq!(
+                &planes[chroma + w * h / 4..chroma + w * h / 4 + w / 2],
+                v.as_slice(),
+                "V of pair {pair}"
+            );
+        }
     }
 }

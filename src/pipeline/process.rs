@@ -454,6 +454,7 @@ fn log_summary(log: &TaskLog, s: &Summary) {
         s.peak_rss / 1_000_000,
         s.encoder_peak_rss / 1_000_000
     ));
+    log.line(format!("cpu: {}", s.report.cpu.describe()));
     for w in &s.report.warnings {
         log.line(format!("warning: {w}"));
     }

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::cpu::{Stage, StageCpu};
 
 /// How many warnings are kept verbatim; the rest are only counted.
 const MAX_KEPT: usize = 200;
@@ -22,6 +25,8 @@ pub struct Report {
     pub truncated: Vec<String>,
     /// Timestamps earlier than one already seen (clamped, nothing dropped).
     pub backwards_timestamps: u64,
+    /// CPU time by stage.
+    pub cpu: StageCpu,
 }
 
 impl Report {
@@ -60,6 +65,10 @@ impl Diagnostics {
 
     pub fn backwards_timestamp(&self) {
         self.lock().backwards_timestamps += 1;
+    }
+
+    pub fn add_cpu(&self, stage: Stage, d: Duration) {
+        self.lock().cpu.add(stage, d);
     }
 
     pub fn snapshot(&self) -> Report {

@@ -8,6 +8,7 @@
 //! change.
 
 pub mod clock;
+pub mod cpu;
 pub mod diagnostics;
 pub mod download;
 pub mod player;

@@ -4,12 +4,14 @@
 //! half-applied frame is never shown, as in the browser player).
 
 use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use crate::guac::Instruction;
 use crate::render::{Display, DrawError, Limits, Rect, Surface};
 
 use super::PlaybackError;
 use super::clock::{Clock, Timebase};
+use super::cpu::{Stage, thread_cpu};
 use super::diagnostics::Diagnostics;
 use super::source::{ImageDraw, Origin, Step};
 
@@ -43,6 +45,8 @@ pub struct Player {
     part: usize,
     /// Display revision at the last `sync`: a frame is open when it moved on.
     revision_at_sync: u64,
+    /// CPU spent at render points (composing, then the sink choosing frames).
+    compose_cpu: Duration,
 }
 
 impl Player {
@@ -63,12 +67,27 @@ impl Player {
             diag,
             part: 0,
             revision_at_sync: 0,
+            compose_cpu: Duration::ZERO,
         }
     }
 
     /// Plays every step; ends with a last render point at the session's end
     /// so drawing after the last `sync` (a cut-off recording) is still shown.
     pub fn run(
+        &mut self,
+        steps: Receiver<Step>,
+        sink: &mut dyn FrameSink,
+        progress: &mut dyn FnMut(i64),
+    ) -> Result<(), PlaybackError> {
+        let start = thread_cpu();
+        let played = self.play_steps(steps, sink, progress);
+        let total = thread_cpu().saturating_sub(start);
+        self.diag.add_cpu(Stage::Compose, self.compose_cpu);
+        self.diag.add_cpu(Stage::Draw, total.saturating_sub(self.compose_cpu));
+        played
+    }
+
+    fn play_steps(
         &mut self,
         steps: Receiver<Step>,
         sink: &mut dyn FrameSink,
@@ -197,12 +216,15 @@ impl Player {
     }
 
     fn render_point(&mut self, t: i64, sink: &mut dyn FrameSink) -> Result<Flow, PlaybackError> {
-        if self.display.take_dirty() {
+        let start = thread_cpu();
+        let flow = if self.display.take_dirty() {
             self.display.compose(&mut self.canvas);
             sink.render_point(t, Some(&self.canvas))
         } else {
             sink.render_point(t, None)
-        }
+        };
+        self.compose_cpu += thread_cpu().saturating_sub(start);
+        flow
     }
 }
 

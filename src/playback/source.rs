@@ -19,6 +19,7 @@ use crate::render::decode::{decode_image, format_for_mimetype};
 use crate::seal::Key;
 
 use super::PlaybackError;
+use super::cpu::{Stage, thread_cpu};
 use super::diagnostics::Diagnostics;
 
 /// Where a step came from, for warnings.
@@ -96,12 +97,13 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("guac-reader".into())
         .spawn(move || {
-            let mut reader = Reader::new(tx, names, key, diag);
+            let mut reader = Reader::new(tx, names, key, diag.clone());
             for (part, path) in paths.iter().enumerate() {
                 if reader.read_part(part, path).is_err() {
                     break; // the player hung up
                 }
             }
+            diag.add_cpu(Stage::Parse, thread_cpu());
         })
         .expect("spawning the reader thread");
     rx
@@ -263,8 +265,12 @@ impl Reader {
         };
         let slot = DecodeSlot(self.slots_tx.clone());
         let (tx, rx) = sync_channel(1);
+        let diag = self.diag.clone();
         rayon::spawn(move || {
-            let _ = tx.send(decode_image(&data, format));
+            let start = thread_cpu();
+            let decoded = decode_image(&data, format);
+            diag.add_cpu(Stage::Decode, thread_cpu() - start);
+            let _ = tx.send(decoded);
         });
         let draw = ImageDraw {
             layer,

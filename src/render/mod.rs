@@ -1,6 +1,7 @@
 //! Drawing a recording: surfaces, compositing, the layer tree, images.
 
 pub mod composite;
+pub mod damage;
 pub mod decode;
 pub mod display;
 pub mod limits;
