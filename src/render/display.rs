@@ -426,10 +426,14 @@ impl Display {
 
     /// Brings `canvas` up to date: redraws what changed since the last call
     /// (all of it the first time). The canvas must be the same one each
-    /// time; a new one needs [`Display::compose_all`].
-    pub fn compose(&mut self, canvas: &mut Surface) {
+    /// time; a new one needs [`Display::compose_all`]. Returns whether any
+    /// pixel changed, so an unchanged picture is never compared whole.
+    pub fn compose(&mut self, canvas: &mut Surface) -> bool {
         let damage = std::mem::replace(&mut self.damage, Damage::none());
-        self.compose_regions(canvas, &damage.within(canvas.bounds()));
+        let regions = damage.within(canvas.bounds());
+        let before: Vec<Vec<u32>> = regions.iter().map(|r| region_pixels(canvas, *r)).collect();
+        self.compose_regions(canvas, &regions);
+        regions.iter().zip(&before).any(|(r, old)| region_pixels(canvas, *r) != *old)
     }
 
     /// Flattens the whole display onto `canvas`.
@@ -512,6 +516,17 @@ fn draw_tree(
     for child in children.get(&layer.id).into_iter().flatten() {
         draw_tree(canvas, clip, child, children, x + child.x, y + child.y, alpha, depth + 1);
     }
+}
+
+/// A copy of the pixels of `r` (inside the canvas), row by row.
+fn region_pixels(canvas: &Surface, r: Rect) -> Vec<u32> {
+    let cw = canvas.width() as usize;
+    let mut out = Vec::with_capacity((r.w * r.h) as usize);
+    for row in r.y as usize..r.bottom() as usize {
+        let start = row * cw + r.x as usize;
+        out.extend_from_slice(&canvas.pixels()[start..start + r.w as usize]);
+    }
+    out
 }
 
 /// Opaque black over `clip` of the canvas: where nothing is drawn.
@@ -671,10 +686,12 @@ mod tests {
             let mut kept = Surface::new(36, 30);
             for (i, op) in ops.iter().enumerate() {
                 apply(&mut display, op);
-                display.compose(&mut kept);
+                let previous = kept.clone();
+                let changed = display.compose(&mut kept);
                 let mut whole = Surface::new(36, 30);
                 display.compose_all(&mut whole);
                 prop_assert!(kept.pixels() == whole.pixels(), "after op {} ({:?})", i, op);
+                prop_assert_eq!(changed, previous != kept, "changed flag after op {} ({:?})", i, op);
             }
         }
     }
