@@ -70,8 +70,10 @@ impl Gen {
         self.ins("cfill", &args(&[14, layer.into(), r.into(), g.into(), b.into(), 255]))
     }
 
+    /// guacd copies with OVER (mask 14), as in the samples: SRC would clear
+    /// the rest of the layer.
     fn copy(&mut self, src: i32, (x, y, w, h): (i64, i64, i64, i64), dst: i32, to: (i64, i64)) -> Result<()> {
-        self.ins("copy", &args(&[src.into(), x, y, w, h, 12, dst.into(), to.0, to.1]))
+        self.ins("copy", &args(&[src.into(), x, y, w, h, 14, dst.into(), to.0, to.1]))
     }
 
     fn mouse_to(&mut self, x: i64, y: i64, t: i64) -> Result<()> {
