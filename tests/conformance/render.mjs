@@ -11,10 +11,10 @@
 // (see README.md for the exact semantics).
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+
+import { playerHarness } from './harness.mjs';
 
 function die(msg, code = 1) {
   process.stderr.write(`render.mjs: error: ${msg}\n`);
@@ -214,67 +214,15 @@ window.guacShot = async (k) => {
 window.guacReady = true;
 </script></body></html>`;
 
-// ------------------------------------------------------------- http server
-const server = http.createServer((req, res) => {
-  const url = req.url.split('?')[0];
-  if (url === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(PAGE);
-  } else if (url === '/guacamole-common.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(libSrc);
-  } else if (url === '/recording') {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': recStat.size, 'cache-control': 'no-store' });
-    fs.createReadStream(opts.recording).pipe(res);
-  } else {
-    res.writeHead(url === '/favicon.ico' ? 204 : 404); res.end();
-  }
+// ------------------------------------------------------------- the browser
+const harness = playerHarness({
+  name: 'render.mjs', page: PAGE, libSrc, recording: opts.recording, recSize: recStat.size,
+  chromium: opts.chromium, timeout: opts.timeout, extraArgs: ['--force-color-profile=srgb'], puppeteer,
 });
-
-let browser = null;
-let userDataDir = null;
-const pageErrors = [];
-
-async function cleanup() {
-  if (browser) { try { await browser.close(); } catch { try { browser.process()?.kill('SIGKILL'); } catch {} } browser = null; }
-  server.close();
-  if (userDataDir) { try { fs.rmSync(userDataDir, { recursive: true, force: true }); } catch {} userDataDir = null; }
-}
-
-const watchdog = setTimeout(() => {
-  process.stderr.write(`render.mjs: error: timeout after ${opts.timeout} s` +
-    (pageErrors.length ? `; page errors:\n  ${pageErrors.slice(-5).join('\n  ')}` : '') + '\n');
-  try { browser?.process()?.kill('SIGKILL'); } catch {}
-  if (userDataDir) { try { fs.rmSync(userDataDir, { recursive: true, force: true }); } catch {} }
-  process.exit(3);
-}, opts.timeout * 1000);
-watchdog.unref();
 
 async function run() {
   const t0 = Date.now();
-  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
-  const base = `http://127.0.0.1:${server.address().port}/`;
-
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'guac-oracle-chromium-'));
-  try {
-    browser = await puppeteer.launch({
-      executablePath: opts.chromium,
-      headless: true,
-      userDataDir,
-      protocolTimeout: opts.timeout * 1000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync',
-             '--force-color-profile=srgb', '--disable-extensions'],
-    });
-  } catch (e) {
-    throw new Error(`cannot launch chromium (${opts.chromium}): ${e.message}`);
-  }
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e.message || e)));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-  await page.goto(base, { waitUntil: 'load' });
-  await page.waitForFunction('window.guacReady === true', { timeout: 30000 })
-    .catch(() => { throw new Error('player page did not initialise: ' + (pageErrors.join('; ') || 'unknown reason')); });
+  const page = await harness.open();
 
   const loaded = await page.evaluate(() => window.guacLoad());
   const tLoad = Date.now();
@@ -313,10 +261,9 @@ async function run() {
 
 try {
   await run();
-  await cleanup();
+  await harness.cleanup();
   process.exit(0);
 } catch (e) {
-  await cleanup();
-  die((e && e.message ? e.message.replace(/^Error: /, '') : String(e)) +
-      (pageErrors.length ? `\npage errors:\n  ${pageErrors.slice(-5).join('\n  ')}` : ''));
+  await harness.cleanup();
+  die(harness.failure(e));
 }
