@@ -270,8 +270,7 @@ fn encode_session(
     };
     let written = join_writer(writer, false)?;
     let mut report = diag.snapshot();
-    report.cpu =
-        StageCpu { i420: written.cpu.i420, pipe: written.cpu.pipe, ffmpeg: written.cpu.ffmpeg, ..report.cpu };
+    report.cpu += written.cpu;
     Ok(((frames, report, written.log), written.thumbs))
 }
 

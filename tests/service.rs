@@ -457,14 +457,7 @@ fn the_example_config_documents_every_key_and_is_valid() {
 fn health_is_503_while_ffmpeg_is_missing_and_uploads_wait() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_unhealthy(dir.path(), &[("FFMPEG_PATH", "/nonexistent/ffmpeg")]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let (status, body) = loop {
-        if let Ok(mut r) = common::server::agent().get(server.url("/video-worker/health/")).call() {
-            break (r.status().as_u16(), r.body_mut().read_to_string().unwrap());
-        }
-        assert!(std::time::Instant::now() < deadline, "the service never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, body) = server.first_health();
     assert_eq!(status, 503, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "unavailable");
@@ -485,14 +478,7 @@ fn an_unwritable_data_dir_keeps_health_503_naming_the_fix_until_it_is_fixed() {
     std::fs::write(&blocker, b"").unwrap();
     let data = blocker.join("data");
     let server = Server::start_unhealthy(dir.path(), &[("DATA_DIR", data.to_str().unwrap())]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let (status, body) = loop {
-        if let Ok(mut r) = common::server::agent().get(server.url("/video-worker/health/")).call() {
-            break (r.status().as_u16(), r.body_mut().read_to_string().unwrap());
-        }
-        assert!(std::time::Instant::now() < deadline, "the service never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, body) = server.first_health();
     assert_eq!(status, 503, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "unavailable");

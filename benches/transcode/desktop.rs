@@ -20,6 +20,9 @@ pub const WIDTH: u32 = 1920;
 pub const HEIGHT: u32 = 1080;
 /// The session's length.
 pub const SPAN_MS: i64 = 180_000;
+/// Moments inside the idle stretches (40-70 s, 130-150 s, after 150 s),
+/// where the picture is compared.
+pub const QUIET_MS: [i64; 3] = [55_000, 140_000, 170_000];
 /// guacd writes wall-clock milliseconds.
 const EPOCH_MS: i64 = 1_764_000_000_000;
 /// Base64 characters per `blob` (the protocol allows 8192 an element).

@@ -48,11 +48,6 @@ impl StageCpu {
         *slot += d;
     }
 
-    /// Ours: everything but ffmpeg.
-    pub fn own(&self) -> Duration {
-        self.parse + self.decode + self.draw + self.compose + self.i420 + self.pipe
-    }
-
     /// `parse 0.21 s, decode 0.40 s, ..., ffmpeg 2.90 s`
     pub fn describe(&self) -> String {
         let parts = [
@@ -67,6 +62,19 @@ impl StageCpu {
         let list: Vec<String> =
             parts.iter().map(|(name, d)| format!("{name} {:.2} s", d.as_secs_f64())).collect();
         list.join(", ")
+    }
+}
+
+/// Stage by stage: what two threads measured adds up.
+impl std::ops::AddAssign for StageCpu {
+    fn add_assign(&mut self, o: StageCpu) {
+        self.parse += o.parse;
+        self.decode += o.decode;
+        self.draw += o.draw;
+        self.compose += o.compose;
+        self.i420 += o.i420;
+        self.pipe += o.pipe;
+        self.ffmpeg += o.ffmpeg;
     }
 }
 
@@ -104,11 +112,15 @@ mod tests {
         cpu.add(Stage::Parse, Duration::from_millis(200));
         cpu.add(Stage::I420, Duration::from_millis(50));
         cpu.add(Stage::I420, Duration::from_millis(50));
-        cpu.ffmpeg = Duration::from_secs(2);
-        assert_eq!(cpu.own(), Duration::from_millis(300));
+        cpu += StageCpu {
+            ffmpeg: Duration::from_secs(2),
+            parse: Duration::from_millis(10),
+            ..StageCpu::default()
+        };
+        assert_eq!(cpu.parse, Duration::from_millis(210));
         assert_eq!(
             cpu.describe(),
-            "parse 0.20 s, decode 0.00 s, draw 0.00 s, compose 0.00 s, i420 0.10 s, pipe 0.00 s, ffmpeg 2.00 s"
+            "parse 0.21 s, decode 0.00 s, draw 0.00 s, compose 0.00 s, i420 0.10 s, pipe 0.00 s, ffmpeg 2.00 s"
         );
     }
 }

@@ -217,7 +217,7 @@ impl Player {
 
     fn render_point(&mut self, t: i64, sink: &mut dyn FrameSink) -> Result<Flow, PlaybackError> {
         let start = thread_cpu();
-        let changed = self.display.take_dirty() && self.display.compose(&mut self.canvas);
+        let changed = self.display.compose(&mut self.canvas);
         let flow = sink.render_point(t, changed.then_some(&self.canvas));
         self.compose_cpu += thread_cpu().saturating_sub(start);
         flow

@@ -269,7 +269,7 @@ impl Reader {
         rayon::spawn(move || {
             let start = thread_cpu();
             let decoded = decode_image(&data, format);
-            diag.add_cpu(Stage::Decode, thread_cpu() - start);
+            diag.add_cpu(Stage::Decode, thread_cpu().saturating_sub(start));
             let _ = tx.send(decoded);
         });
         let draw = ImageDraw {

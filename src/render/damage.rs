@@ -41,10 +41,10 @@ impl Damage {
     }
 
     pub fn add(&mut self, r: Rect) {
-        if self.full || r.is_empty() || self.rects.iter().any(|k| covers(k, &r)) {
+        if self.full || r.is_empty() || self.rects.iter().any(|k| k.contains_rect(&r)) {
             return;
         }
-        self.rects.retain(|k| !covers(&r, k));
+        self.rects.retain(|k| !r.contains_rect(k));
         self.rects.push(r);
         if self.rects.len() > MAX_RECTS {
             let hull = self.rects.iter().fold(Rect::new(0, 0, 0, 0), |a, k| a.union(k));
@@ -59,14 +59,6 @@ impl Damage {
         }
         self.rects.iter().map(|r| r.intersect(&bounds)).filter(|r| !r.is_empty()).collect()
     }
-}
-
-/// Whether `outer` contains all of `inner`.
-fn covers(outer: &Rect, inner: &Rect) -> bool {
-    inner.x >= outer.x
-        && inner.y >= outer.y
-        && inner.right() <= outer.right()
-        && inner.bottom() <= outer.bottom()
 }
 
 #[cfg(test)]

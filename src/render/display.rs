@@ -54,8 +54,6 @@ pub struct Display {
     mouse: Option<(i64, i64)>,
     next_id: u64,
     budget: SurfaceBudget,
-    /// Something visible changed since the last [`Display::take_dirty`].
-    dirty: bool,
     /// Counts changes to visible layers and the cursor image (not pointer
     /// moves): the player uses it to tell a half-drawn frame.
     revision: u64,
@@ -71,7 +69,6 @@ impl Display {
             mouse: None,
             next_id: 0,
             budget: SurfaceBudget::new(limits),
-            dirty: true,
             revision: 0,
             damage: Damage::full(),
         };
@@ -83,11 +80,6 @@ impl Display {
     pub fn size(&self) -> (u32, u32) {
         let s = &self.layers[&0].surface;
         (s.width(), s.height())
-    }
-
-    /// Whether the picture may have changed since the last call; resets it.
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -115,11 +107,11 @@ impl Display {
         Ok(self.layers.get_mut(&index).expect("just inserted"))
     }
 
-    /// Marks the picture as changed when a visible layer is modified;
-    /// buffers are off-screen, so drawing on them changes nothing visible.
+    /// Counts a change to a visible layer; buffers are off-screen, so
+    /// drawing on them changes nothing visible. (Where the picture changed
+    /// is the damage, recorded beside each call.)
     fn touch(&mut self, index: LayerIndex) {
         if index >= 0 {
-            self.dirty = true;
             self.revision += 1;
         }
     }
@@ -420,7 +412,6 @@ impl Display {
             self.damage.add(self.cursor_rect());
             self.mouse = pos;
             self.damage.add(self.cursor_rect());
-            self.dirty = true;
         }
     }
 
@@ -525,32 +516,26 @@ fn draw_tree(
     }
 }
 
-/// A copy of the pixels of `r` (inside the canvas), row by row.
+/// Where each row of `r` (inside the canvas) lies in the canvas's pixels.
+fn row_spans(canvas: &Surface, r: Rect) -> impl Iterator<Item = std::ops::Range<usize>> + use<> {
+    let (cw, x, w) = (canvas.width() as usize, r.x as usize, r.w as usize);
+    (r.y as usize..r.bottom() as usize).map(move |row| row * cw + x..row * cw + x + w)
+}
+
+/// A copy of the pixels of `r`, row by row.
 fn region_pixels(canvas: &Surface, r: Rect) -> Vec<u32> {
-    let cw = canvas.width() as usize;
-    let mut out = Vec::with_capacity((r.w * r.h) as usize);
-    for row in r.y as usize..r.bottom() as usize {
-        let start = row * cw + r.x as usize;
-        out.extend_from_slice(&canvas.pixels()[start..start + r.w as usize]);
-    }
-    out
+    row_spans(canvas, r).flat_map(|span| canvas.pixels()[span].iter().copied()).collect()
 }
 
 /// Whether the pixels of `r` are `old` (as [`region_pixels`] copied them).
 fn region_equals(canvas: &Surface, r: Rect, old: &[u32]) -> bool {
-    let (cw, w) = (canvas.width() as usize, r.w as usize);
-    (r.y as usize..r.bottom() as usize).zip(old.chunks(w.max(1))).all(|(row, was)| {
-        let start = row * cw + r.x as usize;
-        canvas.pixels()[start..start + w] == *was
-    })
+    row_spans(canvas, r).zip(old.chunks(r.w.max(1) as usize)).all(|(span, was)| canvas.pixels()[span] == *was)
 }
 
 /// Opaque black over `clip` of the canvas: where nothing is drawn.
 fn fill_black(canvas: &mut Surface, clip: Rect) {
-    let cw = canvas.width() as usize;
-    for row in clip.y as usize..clip.bottom() as usize {
-        let start = row * cw + clip.x as usize;
-        canvas.pixels_mut()[start..start + clip.w as usize].fill(0xFF00_0000);
+    for span in row_spans(canvas, clip) {
+        canvas.pixels_mut()[span].fill(0xFF00_0000);
     }
 }
 

@@ -48,6 +48,14 @@ impl Rect {
         Rect::new(x, y, self.right().max(o.right()) - x, self.bottom().max(o.bottom()) - y)
     }
 
+    /// Whether all of `inner` lies inside this rectangle.
+    pub fn contains_rect(&self, inner: &Rect) -> bool {
+        inner.x >= self.x
+            && inner.y >= self.y
+            && inner.right() <= self.right()
+            && inner.bottom() <= self.bottom()
+    }
+
     fn contains(&self, x: i64, y: i64) -> bool {
         x >= self.x && x < self.right() && y >= self.y && y < self.bottom()
     }

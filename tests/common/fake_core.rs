@@ -399,8 +399,22 @@ fn session_access(core: &mut Core, key: &str, sid: &str, what: &str) -> Result<(
     Ok(())
 }
 
-/// A JSON object body as DRF's JSONParser reads it, or its 415/400.
-fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
+/// A JSON object body as DRF's JSONParser reads it, or its 415/400 (noted
+/// among the bad calls, as `what`).
+fn json_object(
+    core: &mut Core,
+    what: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Map<String, Value>, Response> {
+    let parsed = parse_json_object(headers, body);
+    if parsed.is_err() {
+        core.bad_calls.push(format!("{what}: not a JSON object"));
+    }
+    parsed
+}
+
+fn parse_json_object(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/json") {
         let detail = format!("Unsupported media type \"{content_type}\" in request.");
@@ -468,12 +482,9 @@ async fn lifecycle_log(
     if let Err(answer) = session_access(&mut core, &key, &sid, &what) {
         return answer;
     }
-    let map = match json_object(&headers, &body) {
+    let map = match json_object(&mut core, &what, &headers, &body) {
         Ok(map) => map,
-        Err(answer) => {
-            core.bad_calls.push(format!("{what}: not a JSON object"));
-            return answer;
-        }
+        Err(answer) => return answer,
     };
     let mut errors = serde_json::Map::new();
     match map.get("event") {
@@ -525,12 +536,9 @@ async fn session_patch(
     if let Err(answer) = session_access(&mut core, &key, &sid, &what) {
         return answer;
     }
-    let map = match json_object(&headers, &body) {
+    let map = match json_object(&mut core, &what, &headers, &body) {
         Ok(map) => map,
-        Err(answer) => {
-            core.bad_calls.push(format!("{what}: not a JSON object"));
-            return answer;
-        }
+        Err(answer) => return answer,
     };
     let mut errors = serde_json::Map::new();
     for (field, value) in &map {

@@ -112,6 +112,18 @@ impl Server {
         self.wait_healthy();
     }
 
+    /// The first answer of the health probe, healthy or not: (status, body).
+    pub fn first_health(&self) -> (u16, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut r) = agent().get(self.url("/video-worker/health/")).call() {
+                return (r.status().as_u16(), r.body_mut().read_to_string().unwrap());
+            }
+            assert!(Instant::now() < deadline, "the service never answered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn launch(&mut self) {
         std::fs::create_dir_all(&self.data).unwrap();
         let log =
