@@ -11,7 +11,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-for target in parser player asciicast gateway_json gateway_form; do
+for target in parser player asciicast document typescript download gateway_json gateway_form; do
   mkdir -p "$scratch/$target"
   echo "fuzz: $target for ${seconds}s"
   log="$scratch/$target.log"

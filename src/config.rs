@@ -34,6 +34,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("VIDEO_WORKER_CLEAN_PERIOD", "7"),
     ("VIDEO_WORKER_CLEAN_SCHEDULE", "0 0 3 * * *"),
     ("VIDEO_WORKER_API_TOKEN", ""),
+    ("ALLOWED_HOSTS", ""),
     ("IGNORE_VERIFY_CERTS", "false"),
     ("DATA_DIR", "data"),
     ("LOCAL_STORAGE_DIR", ""),
@@ -53,6 +54,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("THUMBNAIL_INTERVAL_SECONDS", "10"),
     ("FFMPEG_STALL_SECONDS", "300"),
     ("MAX_UPLOAD_SIZE", "20G"),
+    ("MAX_RECORDING_BYTES", "16G"),
     ("SHUTDOWN_GRACE_SECONDS", "30"),
     ("RETRY_MAX_DELAY_SECONDS", "600"),
     ("INCOMPLETE_TASK_TIMEOUT", "3600"),
@@ -132,6 +134,9 @@ pub struct Config {
     /// When the cleanup runs (cron, seconds first).
     pub clean_schedule: String,
     pub api_token: Option<String>,
+    /// Host names (besides loopback ones) the API and console answer
+    /// without a token (`ALLOWED_HOSTS`; `name` or `name:port`).
+    pub allowed_hosts: Vec<String>,
     pub ignore_verify_certs: bool,
     pub data_dir: PathBuf,
     pub local_storage_dir: PathBuf,
@@ -141,6 +146,8 @@ pub struct Config {
     pub post_processing_timeout: u64,
     pub encode: EncodeSettings,
     pub max_upload_bytes: u64,
+    /// What one received file may become once decompressed (MAX_RECORDING_BYTES).
+    pub max_recording_bytes: u64,
     pub shutdown_grace_seconds: u64,
     pub retry_max_delay_seconds: u64,
     /// Parts a gateway may announce for one task.
@@ -331,6 +338,24 @@ fn hostname() -> String {
         .unwrap_or_else(|| "video-worker".into())
 }
 
+/// `ALLOWED_HOSTS`: a comma-separated list of host names, each maybe with a port.
+fn allowed_hosts(s: &Sources) -> Result<Vec<String>, ConfigError> {
+    let v = s.get("ALLOWED_HOSTS");
+    let hosts: Vec<String> =
+        v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect();
+    let plain = |h: &String| {
+        h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    };
+    if !hosts.iter().all(plain) {
+        return Err(bad(
+            "ALLOWED_HOSTS",
+            &v,
+            "host names (with an optional port), comma-separated, e.g. worker.internal,worker.internal:9000",
+        ));
+    }
+    Ok(hosts)
+}
+
 fn role(s: &Sources) -> Result<Role, ConfigError> {
     let v = s.get("VIDEO_WORKER_ROLE");
     match v.trim().to_ascii_lowercase().as_str() {
@@ -456,6 +481,10 @@ impl Config {
         let max_upload_bytes = parse_bytes(&upload)
             .filter(|&b| b > 0)
             .ok_or_else(|| bad("MAX_UPLOAD_SIZE", &upload, "a size such as 20G, 512M or 1048576"))?;
+        let recording = s.get("MAX_RECORDING_BYTES");
+        let max_recording_bytes = parse_bytes(&recording)
+            .filter(|&b| b > 0)
+            .ok_or_else(|| bad("MAX_RECORDING_BYTES", &recording, "a size such as 16G, 512M or 1048576"))?;
         let api_token = s.optional("VIDEO_WORKER_API_TOKEN");
         let core_host = s.optional("CORE_HOST");
         let thumbnails = thumbnails(s, core_host.is_some())?;
@@ -492,6 +521,7 @@ impl Config {
             thumbnails,
             clean_schedule: s.get("VIDEO_WORKER_CLEAN_SCHEDULE").trim().to_string(),
             api_token,
+            allowed_hosts: allowed_hosts(s)?,
             ignore_verify_certs: boolean(s, "IGNORE_VERIFY_CERTS")?,
             data_dir,
             local_storage_dir,
@@ -509,6 +539,7 @@ impl Config {
             post_processing_timeout: number(s, "POST_PROCESSING_TIMEOUT", "a number of seconds")?,
             encode,
             max_upload_bytes,
+            max_recording_bytes,
             shutdown_grace_seconds: number(s, "SHUTDOWN_GRACE_SECONDS", "a number of seconds")?,
             retry_max_delay_seconds: number(s, "RETRY_MAX_DELAY_SECONDS", "a number of seconds (1 or more)")
                 .and_then(|v: u64| {
@@ -563,6 +594,7 @@ mod tests {
         assert_eq!(c.local_storage_dir, PathBuf::from("data/replays"));
         assert_eq!(c.encode.crf, 23);
         assert_eq!(c.max_upload_bytes, 20 << 30);
+        assert_eq!(c.max_recording_bytes, crate::guac::limits::DEFAULT_MAX_BYTES);
     }
 
     #[test]
@@ -591,6 +623,15 @@ mod tests {
         assert_eq!(c.bind_host.to_string(), "0.0.0.0");
         let c = config(&[("BIND_HOST", "127.0.0.1")]).unwrap();
         assert_eq!(c.bind_host.to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn allowed_hosts_are_plain_names() {
+        assert!(config(&[]).unwrap().allowed_hosts.is_empty());
+        let c = config(&[("ALLOWED_HOSTS", " Worker.Internal, worker.internal:9000 ,")]).unwrap();
+        assert_eq!(c.allowed_hosts, ["worker.internal", "worker.internal:9000"]);
+        let e = config(&[("ALLOWED_HOSTS", "http://worker/")]).unwrap_err().to_string();
+        assert!(e.contains("ALLOWED_HOSTS") && e.contains("host names"), "{e}");
     }
 
     #[test]

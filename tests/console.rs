@@ -320,3 +320,37 @@ fn an_auditor_works_through_the_console_in_a_real_browser() {
         }
     }
 }
+
+/// Without a token: the console and API work for a page on the worker's own
+/// loopback address, and refuse a DNS-rebinding page and a cross-site page
+/// (tests/browser/origins.mjs, in real Chromium).
+#[test]
+fn other_web_pages_cannot_reach_a_worker_without_a_token_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/origins.mjs"))
+        .args(["--port", &s.port.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "origins.mjs failed:\n{stderr}\nservice log:\n{}", s.log());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["signedInAt"], "/ui/", "{r}");
+    assert_eq!(r["sameHostList"]["status"], 200, "{r}");
+    assert_eq!(r["sameHostUpload"]["status"], 202, "{r}");
+    assert_eq!(r["ownUploadCreated"], 1, "{r}");
+    assert_eq!(r["rebindLoginStatus"], 403, "{r}");
+    for probe in ["rebindList", "rebindUpload"] {
+        assert_eq!(r[probe]["status"], 403, "{probe}: {r}");
+        assert_eq!(r[probe]["code"], "foreign_host", "{probe}: {r}");
+    }
+    assert!(r["crossSiteLanding"].as_str().unwrap_or("").contains("cross_origin"), "{r}");
+    assert_eq!(r["createdByOthers"], 0, "{r}");
+    let warned = s.log().matches("it may come from another web page").count();
+    // One rebound name, one cross-site origin: each logged once, however often.
+    assert_eq!(warned, 2, "refusals are logged once per source and reason:\n{}", s.log());
+}

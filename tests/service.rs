@@ -182,7 +182,7 @@ fn an_upload_cut_off_mid_body_leaves_no_task() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_app(dir.path(), &[]);
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let head = "POST /api/v1/recordings?session_id=cut HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n";
+    let head = "POST /api/v1/recordings?session_id=cut HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n";
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(&vec![b'x'; 200_000]).unwrap();
     // The upload is under way: its task exists, receiving.
@@ -584,7 +584,8 @@ fn upload_limits_answer_503_and_take_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     // One upload holds the only slot while its body trickles in.
     let mut slow = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(slow, "POST /api/v1/recordings HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n").unwrap();
+    write!(slow, "POST /api/v1/recordings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
     slow.write_all(&[b'x'; 1000]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let rec = std::fs::read(small_recording(dir.path(), "a.guac", [9, 9, 9, 255])).unwrap();

@@ -57,8 +57,10 @@ fn every_input_form_shows_the_same_pictures() {
         ];
         for form in forms {
             // KoKo's old JSON and typescripts carry no size: give the recorded one.
-            let options =
-                OpenOptions { terminal: TerminalOptions { size: Some((80, 24)), ..Default::default() } };
+            let options = OpenOptions {
+                terminal: TerminalOptions { size: Some((80, 24)), ..Default::default() },
+                ..Default::default()
+            };
             let other = open_with(&form, None, &options).unwrap_or_else(|e| panic!("{form:?}: {e}"));
             assert_eq!(other.screen(), reference.screen(), "{form:?}");
             assert!(

@@ -104,6 +104,7 @@ impl TerminalArgs {
                 max_size,
                 timing: self.timing.clone(),
             },
+            ..Default::default()
         })
     }
 }

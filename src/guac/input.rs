@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
+use super::limits::{Bounded, Counted, InputLimits, Trip};
 use crate::seal::Key;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -65,6 +66,34 @@ pub fn open_recording(path: &Path, key: Option<&Key>) -> Result<Box<dyn Read + S
     if is_gzip(head) { Ok(Box::new(MultiGzDecoder::new(reader))) } else { Ok(Box::new(reader)) }
 }
 
+/// [`open_recording`] for a first pass that decides whether the input is
+/// taken: the reader refuses to go past `limits` (the decompressed size,
+/// and the ratio to the bytes on disk), and the [`Trip`] says so even where
+/// a format's reader turns the read error into a truncation warning.
+pub fn open_bounded(
+    path: &Path,
+    key: Option<&Key>,
+    limits: InputLimits,
+) -> Result<(Box<dyn Read + Send>, Trip), InputError> {
+    let open_err = |source| InputError::Open { path: path.to_path_buf(), source };
+    let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let plain = Counted { inner: open_plain(path, key).map_err(open_err)?, count: compressed.clone() };
+    let mut reader = BufReader::with_capacity(256 * 1024, plain);
+    let head = reader.fill_buf().map_err(open_err)?;
+    if head.is_empty() {
+        return Err(InputError::Empty { path: path.to_path_buf() });
+    }
+    let trip = Trip::default();
+    let file = path.display().to_string();
+    let bounded: Box<dyn Read + Send> = if is_gzip(head) {
+        let inner = MultiGzDecoder::new(reader);
+        Box::new(Bounded { inner, compressed: Some(compressed), limits, file, trip: trip.clone(), out: 0 })
+    } else {
+        Box::new(Bounded { inner: reader, compressed: None, limits, file, trip: trip.clone(), out: 0 })
+    };
+    Ok((bounded, trip))
+}
+
 fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -122,6 +151,26 @@ mod tests {
         open_recording(&path, Some(&key)).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(out, b"4.sync,1.5;");
         assert!(open_recording(&path, None).is_err(), "no key, no recording");
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_by_the_bounded_reader() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b'a'; 80 << 20]).unwrap();
+        let path = temp_file("bomb.gz", &gz.finish().unwrap());
+        let limits = InputLimits { max_bytes: u64::MAX, max_ratio: 200 };
+        let (mut r, trip) = open_bounded(&path, None, limits).unwrap();
+        assert!(std::io::copy(&mut r, &mut std::io::sink()).is_err());
+        let e = trip.check().unwrap_err();
+        assert!(e.to_string().contains("bomb.gz") && e.to_string().contains("200:1"), "{e}");
+        let (mut r, trip) =
+            open_bounded(&path, None, InputLimits { max_bytes: 1 << 20, max_ratio: 5000 }).unwrap();
+        assert!(std::io::copy(&mut r, &mut std::io::sink()).is_err());
+        assert!(trip.check().unwrap_err().why.contains("MAX_RECORDING_BYTES"));
+        let (mut r, trip) =
+            open_bounded(&path, None, InputLimits { max_bytes: u64::MAX, max_ratio: 5000 }).unwrap();
+        assert_eq!(std::io::copy(&mut r, &mut std::io::sink()).unwrap(), 80 << 20);
+        assert!(trip.check().is_ok());
     }
 
     #[test]

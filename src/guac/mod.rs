@@ -4,6 +4,7 @@
 pub mod base64;
 pub mod input;
 pub mod instruction;
+pub mod limits;
 pub mod parser;
 
 pub use instruction::{Instruction, LayerIndex};

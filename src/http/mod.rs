@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod browser_guard;
 pub mod error;
 pub mod gateway;
 pub mod gateway_legacy;
@@ -37,6 +38,8 @@ pub struct Parts {
     pub max_parts_per_task: usize,
     /// Whether this node accepts recordings (not a transcoder).
     pub receives: bool,
+    /// Host names served besides loopback ones without a token (`ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The standalone API's state.
@@ -57,13 +60,17 @@ pub struct Gateways {
 
 pub fn router(parts: Parts) -> Router {
     let api_state = Api { pipeline: parts.pipeline.clone(), admission: parts.admission.clone() };
+    // What loopback trust grants (the API, the console) is kept from other web pages.
+    let guard = browser_guard::BrowserGuard::new(&parts.allowed_hosts, parts.token.0.is_some());
+    let guarded = axum::middleware::from_fn_with_state(guard, browser_guard::check);
     let sessions = Arc::new(ui::Sessions::default());
     let auth = auth::ApiAuth { token: parts.token.clone(), sessions: sessions.clone() };
     let console = ui::router(ui::Console {
         token: parts.token.clone(),
         sessions,
         name: parts.pipeline.settings.name.clone(),
-    });
+    })
+    .route_layer(guarded.clone());
     let health_state = health::HealthState {
         pipeline: parts.pipeline.clone(),
         health: parts.health,
@@ -72,6 +79,7 @@ pub fn router(parts: Parts) -> Router {
     let overview = Router::new()
         .route("/api/v1/overview", get(overview::overview))
         .route_layer(axum::middleware::from_fn_with_state(auth.clone(), auth::require_token))
+        .route_layer(guarded.clone())
         .with_state(health_state.clone());
     let api = Router::new()
         .route(
@@ -87,6 +95,7 @@ pub fn router(parts: Parts) -> Router {
         .route("/api/v1/tasks/{id}/files/{name}", get(tasks::file))
         .route("/api/v1/tasks/{id}/retry", post(tasks::retry))
         .route_layer(axum::middleware::from_fn_with_state(auth, auth::require_token))
+        .route_layer(guarded)
         .with_state(api_state);
     // Gateways authenticate through core, not with the API token.
     let gateway_state = Gateways {

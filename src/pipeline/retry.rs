@@ -24,7 +24,8 @@ pub fn classify(e: &ConvertError) -> Kind {
             PlaybackError::Input(_)
             | PlaybackError::TooLarge { .. }
             | PlaybackError::NotARecording { .. }
-            | PlaybackError::NoScreenSize { .. } => Kind::Permanent,
+            | PlaybackError::NoScreenSize { .. }
+            | PlaybackError::Limit(_) => Kind::Permanent,
             PlaybackError::Terminal(crate::terminal::TermError::Io { .. }) => Kind::Transient,
             PlaybackError::Terminal(_) => Kind::Permanent,
             PlaybackError::Sink(_) => Kind::Transient,

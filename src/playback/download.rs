@@ -15,15 +15,15 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::guac::input::open_recording;
+use crate::guac::input::{open_bounded, open_recording};
+use crate::guac::limits::InputLimits;
 use crate::seal::Key;
 use crate::terminal::TermError;
 
 use super::{Diagnostics, FrameSink, OpenOptions, PlaybackError, Recording, open_with};
 
-/// Members unpacked at most, and bytes in all.
+/// Members unpacked at most (an index and its parts, the session's JSON).
 const MAX_MEMBERS: usize = 10_000;
-const MAX_UNPACKED: u64 = 64 * 1024 * 1024 * 1024;
 const MAX_INDEX: u64 = 16 * 1024 * 1024;
 
 /// A recording opened from unpacked files; the files go with it.
@@ -110,7 +110,8 @@ pub fn open_tar(
     options: &OpenOptions,
 ) -> Result<Box<dyn Recording>, PlaybackError> {
     let dir = private_dir(path)?;
-    let result = unpack(path, &dir, key.as_deref()).and_then(|members| choose(path, &dir, &members));
+    let result =
+        unpack(path, &dir, key.as_deref(), options.limits).and_then(|members| choose(path, &dir, &members));
     let chosen = match result {
         Ok(c) => c,
         Err(e) => {
@@ -141,38 +142,45 @@ fn private_dir(tar: &Path) -> Result<PathBuf, PlaybackError> {
     Ok(dir)
 }
 
-/// Unpacks the regular files of the tar (by their base names) into `dir`.
-fn unpack(path: &Path, dir: &Path, key: Option<&Key>) -> Result<Vec<String>, PlaybackError> {
-    let mut archive = tar::Archive::new(open_recording(path, key)?);
+/// Unpacks the tar's files into `dir`. Core's download holds plain files
+/// side by side (`<sid>.json`, the replay, or an index and its parts), so
+/// anything else is refused rather than interpreted: a link, a device, a
+/// path with a directory or `..`. The unpacked bytes count against
+/// `limits` (`MAX_RECORDING_BYTES`) together.
+pub fn unpack(
+    path: &Path,
+    dir: &Path,
+    key: Option<&Key>,
+    limits: InputLimits,
+) -> Result<Vec<String>, PlaybackError> {
+    let (reader, trip) = open_bounded(path, key, limits)?;
+    let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| format_error(path, format!("not a readable tar: {e}")))?;
     let mut members = Vec::new();
     let mut unpacked = 0u64;
     for entry in entries {
         let mut entry = match entry {
             Ok(e) => e,
-            Err(e) if !members.is_empty() => {
+            Err(e) => {
+                trip.check()?;
+                if members.is_empty() {
+                    return Err(format_error(path, format!("not a readable tar: {e}")));
+                }
                 tracing::warn!(file = %path.display(), "the tar breaks off after {} members: {e}", members.len());
                 break;
             }
-            Err(e) => return Err(format_error(path, format!("not a readable tar: {e}"))),
         };
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let name = entry
-            .path()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        if !plain_name(&name) || members.contains(&name) {
-            continue;
+        let Some(name) = member_name(path, &entry)? else { continue };
+        if members.contains(&name) {
+            return Err(format_error(path, format!("the tar holds {name} twice")));
         }
         if members.len() >= MAX_MEMBERS {
             return Err(format_error(path, format!("the tar holds over {MAX_MEMBERS} files")));
         }
         unpacked = unpacked.saturating_add(entry.header().size().unwrap_or(u64::MAX));
-        if unpacked > MAX_UNPACKED {
-            return Err(format_error(path, format!("the tar holds over {MAX_UNPACKED} bytes")));
+        if unpacked > limits.max_bytes {
+            let why = format!("its files hold over {} bytes (MAX_RECORDING_BYTES)", limits.max_bytes);
+            return Err(crate::guac::limits::LimitExceeded { file: path.display().to_string(), why }.into());
         }
         let target = dir.join(&name);
         let io = |e: std::io::Error| TermError::Io { file: target.display().to_string(), source: e };
@@ -185,12 +193,39 @@ fn unpack(path: &Path, dir: &Path, key: Option<&Key>) -> Result<Vec<String>, Pla
                 std::io::copy(&mut entry, &mut w).and_then(|_| w.flush())
             }
         };
+        trip.check()?;
         if let Err(e) = copied {
             tracing::warn!(file = %path.display(), member = %name, "member cut short: {e}");
         }
         members.push(name);
     }
     Ok(members)
+}
+
+/// The plain name of a regular member; `None` for a directory entry (the
+/// tar's own structure, nothing to unpack); an error for everything a
+/// download never holds.
+fn member_name<R: Read>(tar: &Path, entry: &tar::Entry<'_, R>) -> Result<Option<String>, PlaybackError> {
+    let raw = entry.path_bytes();
+    let shown = String::from_utf8_lossy(&raw).into_owned();
+    let kind = entry.header().entry_type();
+    if kind.is_dir() {
+        return Ok(None);
+    }
+    if !kind.is_file() {
+        let what = if kind.is_symlink() || kind.is_hard_link() { "a link" } else { "not a plain file" };
+        return Err(format_error(
+            tar,
+            format!("member {shown:?} is {what}; a download holds plain files only"),
+        ));
+    }
+    match std::str::from_utf8(&raw) {
+        Ok(name) if plain_name(name) => Ok(Some(name.to_string())),
+        _ => Err(format_error(
+            tar,
+            format!("member {shown:?} is not a plain file name (no directories, no '..'); refused"),
+        )),
+    }
 }
 
 /// Which unpacked files make the recording.
@@ -210,6 +245,61 @@ fn choose(path: &Path, dir: &Path, members: &[String]) -> Result<Vec<PathBuf>, P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tar_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> (tempfile::TempDir, PathBuf) {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s1.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        (dir, path)
+    }
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+
+    fn unpack_err(path: &Path, limits: InputLimits) -> String {
+        let out = tempfile::tempdir().unwrap();
+        unpack(path, out.path(), None, limits).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn links_directories_and_climbing_paths_are_refused() {
+        let (_d, link) = tar_with(|b| {
+            file(b, "s1.json", b"{}");
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_cksum();
+            b.append_link(&mut h, "s1.cast", "/etc/passwd").unwrap();
+        });
+        assert!(unpack_err(&link, InputLimits::default()).contains("is a link"));
+        let (_d, nested) = tar_with(|b| file(b, "sub/s1.cast", b"x"));
+        assert!(unpack_err(&nested, InputLimits::default()).contains("not a plain file name"));
+        let (_d, twice) = tar_with(|b| {
+            file(b, "a.cast", b"x");
+            file(b, "a.cast", b"y");
+        });
+        assert!(unpack_err(&twice, InputLimits::default()).contains("twice"));
+    }
+
+    #[test]
+    fn the_unpacked_size_counts_against_the_limit() {
+        let (_d, big) = tar_with(|b| {
+            file(b, "a.cast", &[b'a'; 3000]);
+            file(b, "b.cast", &[b'b'; 3000]);
+        });
+        let e = unpack_err(&big, InputLimits { max_bytes: 5000, max_ratio: 1000 });
+        assert!(e.contains("s1.tar") && e.contains("MAX_RECORDING_BYTES"), "{e}");
+        let out = tempfile::tempdir().unwrap();
+        let ok = unpack(&big, out.path(), None, InputLimits::default()).unwrap();
+        assert_eq!(ok, ["a.cast", "b.cast"]);
+    }
 
     #[test]
     fn names_from_an_index_must_be_plain() {

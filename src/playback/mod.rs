@@ -73,6 +73,9 @@ pub enum PlaybackError {
     NoScreenSize { files: String },
     #[error(transparent)]
     Terminal(#[from] TermError),
+    /// Over `MAX_RECORDING_BYTES` or the compression ratio (a bomb).
+    #[error(transparent)]
+    Limit(#[from] crate::guac::limits::LimitExceeded),
     #[error("{0}")]
     Sink(String),
 }
@@ -81,6 +84,8 @@ pub enum PlaybackError {
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     pub terminal: TerminalOptions,
+    /// What each input may become once decompressed.
+    pub limits: crate::guac::limits::InputLimits,
 }
 
 /// Opens recording files as a [`Recording`]; `key` opens files sealed at rest.
@@ -101,7 +106,7 @@ pub fn open_with(
     let kinds = paths.iter().map(|p| sniff_file(p, key.as_deref())).collect::<Result<Vec<_>, _>>()?;
     let topts = &options.terminal;
     let one = |source: Source| -> Result<Box<dyn Recording>, PlaybackError> {
-        Ok(Box::new(TerminalRecording::open(source, key.clone(), topts)?))
+        Ok(Box::new(TerminalRecording::open_limited(source, key.clone(), topts, options.limits)?))
     };
     let typescript = |data: &PathBuf, timing: &PathBuf| {
         one(Source::Typescript { data: data.clone(), timing: timing.clone() })
@@ -142,7 +147,7 @@ pub fn open_with(
             }
             .into())
         }
-        _ => Ok(Box::new(Session::open(paths, key)?)),
+        _ => Ok(Box::new(Session::open_limited(paths, key, options.limits)?)),
     }
 }
 
@@ -173,9 +178,20 @@ impl Session {
     /// Scans every part; `key` opens parts sealed at rest. Fails when the
     /// input holds no recording at all.
     pub fn open(paths: &[PathBuf], key: Option<Arc<Key>>) -> Result<Session, PlaybackError> {
+        Session::open_limited(paths, key, crate::guac::limits::InputLimits::default())
+    }
+
+    /// [`Session::open`] refusing parts that decompress past `limits`.
+    pub fn open_limited(
+        paths: &[PathBuf],
+        key: Option<Arc<Key>>,
+        limits: crate::guac::limits::InputLimits,
+    ) -> Result<Session, PlaybackError> {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let scans =
-            paths.iter().map(|p| scan::scan_part(p, key.as_deref())).collect::<Result<Vec<_>, _>>()?;
+        let scans = paths
+            .iter()
+            .map(|p| scan::scan_part(p, key.as_deref(), limits))
+            .collect::<Result<Vec<_>, _>>()?;
         let files = names.join(", ");
         if scans.iter().all(|s| s.instructions == 0) {
             return Err(PlaybackError::NotARecording { files });

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::guac::input::open_recording;
+use crate::guac::input::open_bounded;
+use crate::guac::limits::InputLimits;
 use crate::guac::{Event, Instruction, Parser};
 use crate::seal::Key;
 
@@ -34,8 +35,10 @@ impl PartScan {
     }
 }
 
-pub fn scan_part(path: &Path, key: Option<&Key>) -> Result<PartScan, PlaybackError> {
-    let reader = open_recording(path, key)?;
+/// Scans one part; a part that decompresses past `limits` is refused here,
+/// before anything is drawn (the second pass reads the same bytes).
+pub fn scan_part(path: &Path, key: Option<&Key>, limits: InputLimits) -> Result<PartScan, PlaybackError> {
+    let (reader, trip) = open_bounded(path, key, limits)?;
     let mut parser = Parser::new(reader);
     let mut scan = PartScan { path: path.to_path_buf(), ..PartScan::default() };
     while let Some(event) = parser.next_event() {
@@ -56,6 +59,7 @@ pub fn scan_part(path: &Path, key: Option<&Key>) -> Result<PartScan, PlaybackErr
             _ => {}
         }
     }
+    trip.check()?;
     scan.bytes = parser.offset();
     Ok(scan)
 }

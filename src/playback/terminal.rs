@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use avt::parser::{Function, Parser};
 
-use crate::guac::input::open_recording;
+use crate::guac::input::{open_bounded, open_recording};
+use crate::guac::limits::{InputLimits, Trip};
 use crate::render::Limits;
 use crate::seal::Key;
 use crate::terminal::asciicast::{self, CastEvents, Version};
@@ -163,9 +164,21 @@ impl TerminalRecording {
         key: Option<Arc<Key>>,
         options: &TerminalOptions,
     ) -> Result<TerminalRecording, PlaybackError> {
+        TerminalRecording::open_limited(source, key, options, InputLimits::default())
+    }
+
+    /// [`TerminalRecording::open`] refusing inputs that decompress past `limits`.
+    pub fn open_limited(
+        source: Source,
+        key: Option<Arc<Key>>,
+        options: &TerminalOptions,
+        limits: InputLimits,
+    ) -> Result<TerminalRecording, PlaybackError> {
         let name = source.describe();
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (items, header_size) = open_items(&source, key.as_deref(), &name, Some(counter.clone()))?;
+        let first = FirstPass { count: counter.clone(), limits, trips: Vec::new() };
+        let Opened { items, size: header_size, trips } =
+            open_items(&source, key.as_deref(), &name, Some(first))?;
         let header_size = match header_size {
             Some((c, r)) => Some(check_size(&name, c, r)?),
             None => None,
@@ -200,6 +213,9 @@ impl TerminalRecording {
             }
             grid = (grid.0.max(current.0), grid.1.max(current.1));
             index += 1;
+        }
+        for trip in &trips {
+            trip.check()?;
         }
         let spec = options.font.as_deref().map(FontSpec::parse);
         let mut fonts = Fonts::load(spec.as_ref())?;
@@ -242,7 +258,7 @@ impl TerminalRecording {
     /// The terminal screen as each event leaves it, for checking the
     /// emulator against another one: `visit(ms, screen)` after each event.
     pub fn replay_screens(&self, visit: &mut dyn FnMut(i64, &Event, &Screen)) -> Result<(), PlaybackError> {
-        let (items, _) = open_items(&self.source, self.key.as_deref(), &self.name, None)?;
+        let items = open_items(&self.source, self.key.as_deref(), &self.name, None)?.items;
         let mut screen = Screen::new(self.initial.0, self.initial.1);
         let mut clock = IdleClock::new(self.idle_limit_ms);
         let mut inferred = self.inferred.iter().peekable();
@@ -285,18 +301,35 @@ fn apply(
     resized
 }
 
-/// Opens the event stream of `source`, and the size its header gives.
+/// What the first pass adds to reading: counting the bytes, and the limits
+/// (the second pass reads the same bytes, which the first pass accepted).
+struct FirstPass {
+    count: Arc<std::sync::atomic::AtomicU64>,
+    limits: InputLimits,
+    trips: Vec<Trip>,
+}
+
+/// Opens the event stream of `source`, the size its header gives, and (in
+/// the first pass) the trips that say whether an input went over its limits.
 fn open_items(
     source: &Source,
     key: Option<&Key>,
     name: &str,
-    counter: Option<Arc<std::sync::atomic::AtomicU64>>,
-) -> Result<(Items, Option<(u64, u64)>), PlaybackError> {
-    let count = counter.unwrap_or_default();
-    let open = |path: &Path| -> Result<Counting<Box<dyn Read + Send>>, PlaybackError> {
-        Ok(Counting { inner: open_recording(path, key)?, count: count.clone() })
+    mut first: Option<FirstPass>,
+) -> Result<Opened, PlaybackError> {
+    let count = first.as_ref().map(|f| f.count.clone()).unwrap_or_default();
+    let mut open = |path: &Path| -> Result<Counting<Box<dyn Read + Send>>, PlaybackError> {
+        let inner = match first.as_mut() {
+            Some(f) => {
+                let (reader, trip) = open_bounded(path, key, f.limits)?;
+                f.trips.push(trip);
+                reader
+            }
+            None => open_recording(path, key)?,
+        };
+        Ok(Counting { inner, count: count.clone() })
     };
-    match source {
+    let (items, size): (Items, _) = match source {
         Source::Cast { path, version } => {
             let mut lines = Lines::new(BufReader::with_capacity(256 * 1024, open(path)?));
             let header = match lines.next() {
@@ -309,20 +342,36 @@ fn open_items(
                 );
             };
             debug_assert_eq!(header.version, *version);
-            Ok((Box::new(CastEvents::new(lines, header.version, name)), header.size))
+            (Box::new(CastEvents::new(lines, header.version, name)), header.size)
         }
         Source::Document { path } => {
-            let doc = asciicast::read_document(open(path)?, name)?;
+            let input = open(path)?;
+            let doc = asciicast::read_document(input, name);
+            // A refused input shows as the limit, not as broken JSON.
+            for trip in first.iter().flat_map(|f| &f.trips) {
+                trip.check()?;
+            }
+            let doc = doc?;
             let warnings = doc.warnings.into_iter().map(|message| Item::Warning { offset: 0, message });
             let events = doc.events.into_iter().map(Item::Event);
-            Ok((Box::new(warnings.chain(events)), doc.size))
+            (Box::new(warnings.chain(events)), doc.size)
         }
         Source::Typescript { data, timing } => {
             let data = BufReader::with_capacity(256 * 1024, open(data)?);
-            let timing = BufReader::new(open_recording(timing, key)?);
-            Ok((Box::new(TypescriptEvents::new(data, timing)), None))
+            let timing = BufReader::new(open(timing)?);
+            (Box::new(TypescriptEvents::new(data, timing)), None)
         }
-    }
+    };
+    Ok(Opened { items, size, trips: first.map(|f| f.trips).unwrap_or_default() })
+}
+
+/// An opened event stream.
+struct Opened {
+    items: Items,
+    /// The size the header gives.
+    size: Option<(u64, u64)>,
+    /// Set when an input went over its limits (first pass only).
+    trips: Vec<Trip>,
 }
 
 /// The first grid point at or after `t` (as the frame timeline places frames).
@@ -353,7 +402,7 @@ impl Recording for TerminalRecording {
         diag: &Diagnostics,
         progress: &mut dyn FnMut(i64),
     ) -> Result<(), PlaybackError> {
-        let (items, _) = open_items(&self.source, self.key.as_deref(), &self.name, None)?;
+        let items = open_items(&self.source, self.key.as_deref(), &self.name, None)?.items;
         let mut screen = Screen::new(self.initial.0, self.initial.1);
         let mut raster = Raster::new(self.fonts.clone(), self.picture);
         let gap = sink.min_gap_ms().max(1);

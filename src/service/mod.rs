@@ -52,6 +52,10 @@ fn settings(c: &Config) -> Settings {
                 max_size: c.encode.max_size,
                 ..Default::default()
             },
+            limits: crate::guac::limits::InputLimits {
+                max_bytes: c.max_recording_bytes,
+                ..Default::default()
+            },
         },
         extras: crate::convert::Extras { keystrokes: c.keystrokes, thumbnails: c.thumbnails },
     }
@@ -283,6 +287,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics,
         max_parts_per_task: config.max_parts_per_task,
         receives: config.role.receives(),
+        allowed_hosts: config.allowed_hosts.clone(),
     });
     let token = pipeline.shutdown.clone();
     let done = tokio::spawn(async move {
@@ -317,7 +322,9 @@ fn announce(config: &Config, pipeline: &Pipeline, addr: SocketAddr) {
         tracing::warn!(
             %addr,
             "VIDEO_WORKER_API_TOKEN is not set: the standalone API (/api/v1/) answers loopback callers only \
-             (403 for others); health and /metrics answer everyone; set a token to accept remote uploads"
+             (403 for others), as does the console, and only requests to a loopback name or one in \
+             ALLOWED_HOSTS, never other web pages; health and /metrics answer everyone; set a token to \
+             accept remote uploads"
         );
     }
     if let Some(core) = &config.core_host {

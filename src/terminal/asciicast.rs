@@ -13,15 +13,12 @@
 //! skipped with a warning naming its byte offset; the stream formats are
 //! read as they come, so memory does not grow with the session.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use serde_json::Value;
 
 use super::lines::{Line, Lines};
-use super::{Event, EventKind, Item, TermError, check_size, seconds_to_ms};
-
-/// Largest whole-document recording (v1, KoKo's old JSON) read into memory.
-pub const MAX_DOCUMENT: u64 = 512 * 1024 * 1024;
+use super::{Event, EventKind, Item, check_size, seconds_to_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -174,102 +171,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-/// A whole-document recording: asciicast v1 or KoKo's old JSON replay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    pub kind: DocumentKind,
-    pub size: Option<(u64, u64)>,
-    pub events: Vec<Event>,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentKind {
-    V1,
-    KokoJson,
-}
-
-/// Reads a whole-document recording from `input` (already unsealed and
-/// decompressed).
-pub fn read_document(input: impl Read, file: &str) -> Result<Document, TermError> {
-    let mut bytes = Vec::new();
-    let read = input.take(MAX_DOCUMENT + 1).read_to_end(&mut bytes);
-    let format = |cause: String| TermError::Format { file: file.to_string(), cause };
-    if let Err(e) = read {
-        return Err(format(format!(
-            "the input breaks off at byte {} ({e}); a JSON replay cannot be read in part",
-            bytes.len()
-        )));
-    }
-    if bytes.len() as u64 > MAX_DOCUMENT {
-        return Err(format(format!("a JSON replay over {MAX_DOCUMENT} bytes is refused")));
-    }
-    let value: Value = serde_json::from_slice(&bytes)
-        .or_else(|e| serde_json::from_str(&String::from_utf8_lossy(&bytes)).map_err(|_| e))
-        .map_err(|e| format(format!("not an asciicast or JSON replay: {e}")))?;
-    parse_document(value, file)
-}
-
-/// The events of a parsed v1 or KoKo JSON document.
-pub fn parse_document(value: Value, file: &str) -> Result<Document, TermError> {
-    let format = |cause: &str| TermError::Format { file: file.to_string(), cause: cause.to_string() };
-    let Value::Object(mut object) = value else {
-        return Err(format("not an asciicast or JSON replay: the document is not an object"));
-    };
-    let mut warnings = Vec::new();
-    if object.get("version").and_then(Value::as_u64) == Some(1) {
-        let num = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-        let (w, h) = (num(object.get("width")), num(object.get("height")));
-        let Some(Value::Array(frames)) = object.remove("stdout") else {
-            return Err(format("an asciicast v1 without 'stdout' frames"));
-        };
-        let mut events = Vec::with_capacity(frames.len());
-        let mut seconds = 0.0f64;
-        for (i, frame) in frames.into_iter().enumerate() {
-            let pair = match frame {
-                Value::Array(mut pair) if pair.len() == 2 => (pair.remove(0), pair.remove(0)),
-                _ => {
-                    warnings.push(format!("stdout frame {i} is not [delay, data]; skipped"));
-                    continue;
-                }
-            };
-            let (Some(delay), Value::String(text)) = (pair.0.as_f64(), pair.1) else {
-                warnings.push(format!("stdout frame {i} is not [delay, data]; skipped"));
-                continue;
-            };
-            if delay.is_finite() && delay >= 0.0 {
-                seconds += delay;
-            }
-            let Some(ms) = seconds_to_ms(seconds) else {
-                warnings.push(format!("stdout frame {i}: time {seconds} is not usable; skipped"));
-                continue;
-            };
-            events.push(Event { ms, kind: EventKind::Output(text) });
-        }
-        let size = (w > 0 && h > 0).then_some((w, h));
-        return Ok(Document { kind: DocumentKind::V1, size, events, warnings });
-    }
-    // KoKo's old replay: seconds (as text) to output, in any order.
-    let mut events = Vec::with_capacity(object.len());
-    for (key, data) in object {
-        let (Some(ms), Value::String(text)) = (key.trim().parse::<f64>().ok().and_then(seconds_to_ms), data)
-        else {
-            warnings.push(format!("entry '{}' is not \"<seconds>\": \"<data>\"; skipped", truncate(&key)));
-            continue;
-        };
-        events.push(Event { ms, kind: EventKind::Output(text) });
-    }
-    if events.is_empty() && !warnings.is_empty() {
-        return Err(format("a JSON object that is neither asciicast v1 nor a KoKo replay"));
-    }
-    // Stable: entries of one time keep the document's order.
-    events.sort_by_key(|e| e.ms);
-    Ok(Document { kind: DocumentKind::KokoJson, size: None, events, warnings })
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(40).collect()
-}
+pub use super::document::{Document, DocumentKind, read_document};
 
 #[cfg(test)]
 mod tests {
@@ -329,25 +231,5 @@ mod tests {
             matches!(&items[0], Item::Warning { message, .. } if message.contains("too large")),
             "{items:?}"
         );
-    }
-
-    #[test]
-    fn v1_and_koko_old_json() {
-        let v1 = r#"{"version":1,"width":90,"height":20,"duration":1.5,"stdout":[[0.5,"a"],[1.0,"b"]]}"#;
-        let doc = read_document(v1.as_bytes(), "v1.json").unwrap();
-        assert_eq!(doc.kind, DocumentKind::V1);
-        assert_eq!(doc.size, Some((90, 20)));
-        assert_eq!(doc.events.iter().map(|e| e.ms).collect::<Vec<_>>(), vec![500, 1500]);
-        let old = r#"{"1.25":"b","0.5":"a","x":"bad"}"#;
-        let doc = read_document(old.as_bytes(), "old.replay").unwrap();
-        assert_eq!(doc.kind, DocumentKind::KokoJson);
-        assert_eq!(
-            doc.events,
-            vec![
-                Event { ms: 500, kind: EventKind::Output("a".into()) },
-                Event { ms: 1250, kind: EventKind::Output("b".into()) },
-            ]
-        );
-        assert_eq!(doc.warnings.len(), 1);
     }
 }

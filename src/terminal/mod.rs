@@ -11,6 +11,7 @@
 
 pub mod asciicast;
 pub mod detect;
+pub mod document;
 pub mod font;
 pub mod lines;
 pub mod raster;

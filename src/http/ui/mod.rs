@@ -172,8 +172,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
         return true;
     };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+    super::browser_guard::same_origin(origin, host)
 }
 
 fn forwarded_https(headers: &HeaderMap) -> bool {
