@@ -59,8 +59,9 @@ pub enum Malformed {
 
 /// Parses and checks `authorization`: the `Signature` scheme (any case),
 /// then quoted parameters separated by commas, in any order, with
-/// case-insensitive names; unknown parameters are ignored, as pyhttpsig
-/// does. Never panics, whatever the input.
+/// case-insensitive names; others than the four (draft-cavage's `created`,
+/// `expires`) are ignored, as core reads only those. Never panics,
+/// whatever the input.
 pub fn parse(authorization: &str) -> Result<SignatureHeader<'_>, Malformed> {
     let params = strip_scheme(authorization.trim()).ok_or(Malformed::NotASignature)?;
     let (mut key_id, mut algorithm, mut headers, mut signature) = (None, None, None, None);
