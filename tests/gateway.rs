@@ -483,25 +483,31 @@ fn core_s_refusals_are_401s_and_its_outages_503s_that_are_not_remembered() {
         assert_eq!(again.status, 200, "{status}: not remembered\n{}", String::from_utf8_lossy(&again.body));
         assert_eq!(profile_calls_of(&core, &lion), 2, "core was asked again");
     }
-    // A part upload answers Lion's {"ok", "error_message"} with the same 503.
+    // A part upload answers Lion's {"ok", "error_message"} with the same
+    // 503, each time core fails.
     let mut lion = Lion::new(core.register_component("lion-outage-part"), server.port);
-    core.with(|c| c.profile_faults.push_back(ProfileFault::status(500)));
-    let up = lion.send(
-        "POST",
-        "/api/v2/replay/sessions/some-task/task/upload/0",
-        Some("multipart/form-data; boundary=b"),
-        b"--b--\r\n",
-        Auth::Profile,
-    );
-    assert_eq!((up.status, up.json()["ok"].clone()), (503, Value::Bool(false)));
-    assert_eq!(up.header("retry-after"), Some("5"));
-    assert!(!String::from_utf8_lossy(&up.body).contains('<'));
+    core.with(|c| c.profile_faults.extend([ProfileFault::status(500), ProfileFault::status(503)]));
+    for _ in 0..2 {
+        let up = lion.send(
+            "POST",
+            "/api/v2/replay/sessions/some-task/task/upload/0",
+            Some("multipart/form-data; boundary=b"),
+            b"--b--\r\n",
+            Auth::Profile,
+        );
+        assert_eq!((up.status, up.json()["ok"].clone()), (503, Value::Bool(false)));
+        assert_eq!(up.header("retry-after"), Some("5"));
+        assert!(!String::from_utf8_lossy(&up.body).contains('<'));
+    }
     core.with(|c| assert!(c.replays.is_empty()));
     let log = server.log();
     assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "an outage of core is not the worker's fault");
+    // Once per burst: three outages that core recovered from, then one of
+    // two failures in a row.
     let outage_warnings =
         lines_at(&log, "WARN").into_iter().filter(|l| l.contains("core cannot check gateways")).count();
-    assert!(outage_warnings >= 1, "the outage is said at WARN\n{log}");
+    let recoveries = lines_at(&log, "INFO").into_iter().filter(|l| l.contains("checks gateways")).count();
+    assert_eq!((outage_warnings, recoveries), (4, 3), "each outage is said at WARN once\n{log}");
     assert!(!log.contains("Signature keyId") && !log.contains("Server Error"), "no headers, no core body");
     assert!(
         lines_at(&log, "INFO")
