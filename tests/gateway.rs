@@ -371,61 +371,204 @@ fn a_clean_gateway_session_logs_nothing_at_error_and_no_colour() {
     assert!(!log.contains("refused"), "nothing was refused either\n{log}");
 }
 
+/// The calls core got about `lion`'s credentials.
+fn profile_calls_of(core: &FakeCore, lion: &Lion) -> usize {
+    core.with(|c| c.profile_calls.iter().filter(|a| a.contains(&lion.key.id)).count())
+}
+
 #[test]
-fn credentials_core_cannot_accept_get_401_json_and_nothing_of_core_s_answer() {
+fn malformed_signatures_get_401_json_and_core_is_never_asked() {
     let core = FakeCore::start(true);
     core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
     let dir = tempfile::tempdir().unwrap();
-    let server = ready_worker(dir.path(), &core, "vw-auth", &[]);
+    let server = ready_worker(dir.path(), &core, "vw-malformed", &[]);
     let files = vec![part("s-auth", 0, &small_recording(1, 3))];
-    // A signature whose headers leave out `date`: core answers 500 with its HTML page.
-    let mut lion = Lion::new(core.register_component("lion-no-date"), server.port);
     let body = common::lion::task_json("s-auth", 0, 0, &files, true);
     let path = "/api/v2/replay/sessions/s-auth/task/";
+    let mut lion = Lion::new(core.register_component("lion-malformed"), server.port);
+    // A signature whose headers leave out `date`, as Lion's helper makes it
+    // (core would answer that with its 500 page).
     let a = lion.send("POST", path, Some("application/json"), body.as_bytes(), Auth::ProfileWithoutDate);
-    assert!(core.with(|c| c.bad_calls.iter().any(|b| b.contains("leave out"))), "core saw it");
     let text = String::from_utf8_lossy(&a.body).to_string();
     assert_eq!(a.status, 401, "{text}");
     assert!(a.header("content-type").unwrap().starts_with("application/json"));
-    assert!(a.json()["error"].is_string(), "{text}");
-    assert!(
-        !text.contains('<') && !text.contains("Server Error"),
-        "core's page never reaches the caller: {text}"
-    );
-    // The same for a part upload, in Lion's {"ok", "error_message"} shape.
-    let up = lion.send(
+    assert!(a.json()["error"].as_str().unwrap().contains("date"), "{text}");
+    // Every other defect, on the announcement and on a part upload.
+    let (good, date) = lion.profile_headers();
+    let variant = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        good.replace(from, to)
+    };
+    let cases: Vec<(String, Option<&str>)> = vec![
+        (good.clone(), None),
+        ("Bearer 0123456789abcdef".into(), Some(&date)),
+        (variant("algorithm=\"hmac-sha256\"", "algorithm=\"hmac-sha512\""), Some(&date)),
+        (variant("signature=\"", "signature=\"%%"), Some(&date)),
+        (variant("headers=\"(request-target) date\"", "headers=\"date\""), Some(&date)),
+        (variant("\",algorithm", ",algorithm"), Some(&date)),
+    ];
+    for (authorization, date) in &cases {
+        let mut headers = vec![("Authorization", authorization.as_str())];
+        headers.extend(date.map(|d| ("Date", d)));
+        let a = lion.send_with("POST", path, Some("application/json"), body.as_bytes(), &headers);
+        let text = String::from_utf8_lossy(&a.body).to_string();
+        assert_eq!(a.status, 401, "{authorization}: {text}");
+        assert!(a.json()["error"].is_string(), "{text}");
+        assert!(!text.contains(&lion.key.id), "the answer carries nothing of the header: {text}");
+        let up = lion.send_with(
+            "POST",
+            "/api/v2/replay/sessions/some-task/task/upload/0",
+            Some("multipart/form-data; boundary=b"),
+            b"--b--\r\n",
+            &headers,
+        );
+        assert_eq!((up.status, up.json()["ok"].clone()), (401, Value::Bool(false)), "{authorization}");
+        assert!(up.header("retry-after").is_none(), "a refusal is final");
+    }
+    assert_eq!(profile_calls_of(&core, &lion), 0, "core is never asked about a malformed signature");
+    core.with(|c| assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls));
+    // The well-formed pair is core's to judge, and passes.
+    let ok = lion.send_with(
         "POST",
-        "/api/v2/replay/sessions/some-task/task/upload/0",
-        Some("multipart/form-data; boundary=b"),
-        b"--b--\r\n",
-        Auth::ProfileWithoutDate,
+        path,
+        Some("application/json"),
+        body.as_bytes(),
+        &[("Authorization", &good), ("Date", &date)],
     );
-    assert_eq!((up.status, up.json()["ok"].clone()), (401, Value::Bool(false)));
-    assert!(!String::from_utf8_lossy(&up.body).contains('<'));
-    // Core's other "no"s are 401s; a proxy saying core is down is a 503. A
-    // new gateway each time: the worker remembers core's answer briefly.
-    for (n, (status, content_type, answer, want)) in [
-        (403, "application/json", r#"{"detail": "You do not have permission to perform this action."}"#, 401),
-        (400, "application/json", r#"{"detail": "JSON parse error"}"#, 401),
-        (502, "text/html", "<html><body>502 Bad Gateway</body></html>", 503),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut gateway = Lion::new(core.register_component(&format!("lion-auth-{n}")), server.port);
-        core.with(|c| c.profile_answer = Some((status, content_type, answer.to_string())));
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(profile_calls_of(&core, &lion), 1);
+    let log = server.log();
+    let leaks: Vec<&str> =
+        log.lines().filter(|l| l.contains("Signature keyId") || l.contains(&lion.key.id)).collect();
+    assert_eq!(leaks, Vec::<&str>::new(), "headers never reach the log");
+    assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "refusing a caller is not a fault");
+}
+
+#[test]
+fn core_s_refusals_are_401s_and_its_outages_503s_that_are_not_remembered() {
+    use common::fake_core::ProfileFault;
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-outage-auth", &[]);
+    let files = vec![part("s-auth", 0, &small_recording(1, 3))];
+    let body = common::lion::task_json("s-auth", 0, 0, &files, true);
+    let path = "/api/v2/replay/sessions/s-auth/task/";
+    // Core's "no"s: 401 JSON with nothing of core's answer. A new gateway
+    // each time: the worker remembers core's answer briefly.
+    for (n, status) in [401, 403, 400].into_iter().enumerate() {
+        let mut gateway = Lion::new(core.register_component(&format!("lion-no-{n}")), server.port);
+        core.with(|c| c.profile_faults.push_back(ProfileFault::status(status)));
         let a = gateway.create_task("s-auth", 0, 0, &files, true);
         let text = String::from_utf8_lossy(&a.body).to_string();
-        assert_eq!(a.status, want, "core answered {status}: {text}");
-        assert!(!text.contains('<') && !text.contains("permission"), "{status}: {text}");
+        assert_eq!(a.status, 401, "core answered {status}: {text}");
+        assert!(a.json()["error"].is_string(), "{text}");
+        assert!(!text.contains("permission") && !text.contains("Invalid signature"), "{status}: {text}");
+    }
+    // Core failing once: 503 with Retry-After, in each endpoint's own shape;
+    // the very same signed request passes at once when core is healthy again.
+    for (n, status) in [500, 429, 502].into_iter().enumerate() {
+        let mut lion = Lion::new(core.register_component(&format!("lion-outage-{n}")), server.port);
+        let (authorization, date) = lion.profile_headers();
+        let headers = [("Authorization", authorization.as_str()), ("Date", date.as_str())];
+        core.with(|c| c.profile_faults.push_back(ProfileFault::status(status)));
+        let a = lion.send_with("POST", path, Some("application/json"), body.as_bytes(), &headers);
+        let text = String::from_utf8_lossy(&a.body).to_string();
+        assert_eq!(a.status, 503, "core answered {status}: {text}");
+        assert_eq!(a.header("retry-after"), Some("5"), "{status}");
+        assert!(a.header("content-type").unwrap().starts_with("application/json"));
+        assert!(a.json()["error"].as_str().unwrap().contains("core"), "{text}");
+        assert!(!text.contains('<') && !text.contains("throttled"), "nothing of core's body: {text}");
+        let again = lion.send_with("POST", path, Some("application/json"), body.as_bytes(), &headers);
+        assert_eq!(again.status, 200, "{status}: not remembered\n{}", String::from_utf8_lossy(&again.body));
+        assert_eq!(profile_calls_of(&core, &lion), 2, "core was asked again");
+    }
+    // A part upload answers Lion's {"ok", "error_message"} with the same
+    // 503, each time core fails.
+    let mut lion = Lion::new(core.register_component("lion-outage-part"), server.port);
+    core.with(|c| c.profile_faults.extend([ProfileFault::status(500), ProfileFault::status(503)]));
+    for _ in 0..2 {
+        let up = lion.send(
+            "POST",
+            "/api/v2/replay/sessions/some-task/task/upload/0",
+            Some("multipart/form-data; boundary=b"),
+            b"--b--\r\n",
+            Auth::Profile,
+        );
+        assert_eq!((up.status, up.json()["ok"].clone()), (503, Value::Bool(false)));
+        assert_eq!(up.header("retry-after"), Some("5"));
+        assert!(!String::from_utf8_lossy(&up.body).contains('<'));
     }
     core.with(|c| assert!(c.replays.is_empty()));
     let log = server.log();
-    assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "refusing a caller is not a fault");
+    assert_eq!(lines_at(&log, "ERROR"), Vec::<&str>::new(), "an outage of core is not the worker's fault");
+    // Once per burst: three outages that core recovered from, then one of
+    // two failures in a row.
+    let outage_warnings =
+        lines_at(&log, "WARN").into_iter().filter(|l| l.contains("core cannot check gateways")).count();
+    let recoveries = lines_at(&log, "INFO").into_iter().filter(|l| l.contains("checks gateways")).count();
+    assert_eq!((outage_warnings, recoveries), (4, 3), "each outage is said at WARN once\n{log}");
+    assert!(!log.contains("Signature keyId") && !log.contains("Server Error"), "no headers, no core body");
     assert!(
         lines_at(&log, "INFO")
             .iter()
             .any(|l| l.contains("gateway request refused") && l.contains("status=401")),
         "each refusal is logged with its reason\n{log}"
+    );
+}
+
+#[test]
+fn old_lions_login_and_event_socket_get_503_while_core_fails_then_pass() {
+    use common::fake_core::ProfileFault;
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    let core = FakeCore::start(true);
+    core.with(|c| c.storage = Some(json!({"TYPE": "server"})));
+    let dir = tempfile::tempdir().unwrap();
+    let server = ready_worker(dir.path(), &core, "vw-legacy-outage", &[]);
+    let mut old = Lion::new(core.register_component("lion-old-outage"), server.port);
+    // Login(): its signature covers the worker's profile URL, which is core's.
+    let (authorization, date) = old.profile_headers();
+    let headers = [("Authorization", authorization.as_str()), ("Date", date.as_str())];
+    core.with(|c| c.profile_faults.push_back(ProfileFault::status(500)));
+    let login = old.send_with("GET", "/api/v1/users/profile/", None, b"", &headers);
+    assert_eq!(login.status, 503, "{}", String::from_utf8_lossy(&login.body));
+    assert_eq!(login.header("retry-after"), Some("5"));
+    assert!(login.json()["error"].is_string());
+    assert!(old.cookies.is_empty(), "no session while core cannot vouch");
+    let login = old.send_with("GET", "/api/v1/users/profile/", None, b"", &headers);
+    assert_eq!(login.status, 200, "{}", String::from_utf8_lossy(&login.body));
+    assert!(!old.cookies.is_empty());
+    // The event socket, signed and without a cookie, asks core too.
+    let socket = |authorization: &str, date: &str| {
+        let mut request = format!("ws://127.0.0.1:{}/ws/events/", server.port).into_client_request().unwrap();
+        let h = request.headers_mut();
+        h.insert("Sec-WebSocket-Protocol", "JMS-Video-Worker".parse().unwrap());
+        h.insert("Authorization", authorization.parse().unwrap());
+        h.insert("Date", date.parse().unwrap());
+        h.insert("X-JMS-ORG", "ROOT".parse().unwrap());
+        tungstenite::connect(request)
+    };
+    let mut other = Lion::new(core.register_component("lion-old-socket"), server.port);
+    let (authorization, date) = other.profile_headers();
+    core.with(|c| c.profile_faults.push_back(ProfileFault::status(503)));
+    match socket(&authorization, &date) {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 503);
+            assert_eq!(response.headers().get("retry-after").unwrap(), "5");
+        }
+        other => panic!("the upgrade is refused while core fails: {:?}", other.map(|(_, r)| r.status())),
+    }
+    let (mut open, _) =
+        socket(&authorization, &date).expect("the same request opens the socket once core is back");
+    open.send(tungstenite::Message::text(r#"{"event":"ping"}"#)).unwrap();
+    assert!(open.read().unwrap().to_text().unwrap().contains("pong"));
+    // A malformed signature never reaches core, here either.
+    let undated =
+        other.send_with("GET", "/api/v1/users/profile/", None, b"", &[("Authorization", &authorization)]);
+    assert_eq!(undated.status, 401);
+    assert_eq!(
+        profile_calls_of(&core, &other),
+        2,
+        "the failed upgrade and the good one; not the malformed login"
     );
 }

@@ -212,7 +212,9 @@ async fn gateway_credentials_are_checked_by_core_and_cached_by_hash() {
     assert!(auth.check(&ok).await.is_ok());
     assert_eq!(core.with(|c| c.profile_reads), reads, "a repeat is answered from the cache");
     // A forged signature, one made for another path, and a person's key are refused.
-    let forged = good.replace("signature=\"", "signature=\"AAAA");
+    // Well formed, but not the signature: only core can tell.
+    let at = good.find("signature=\"").unwrap() + "signature=\"".len();
+    let forged = format!("{}AAAA{}", &good[..at], &good[at + 4..]);
     let other_path = authorization(&lion, "POST", "/api/v2/replay/sessions/x/task/", &date);
     let human = authorization(&person, "GET", "/api/v1/users/profile/", &date);
     for bad in [forged, other_path, human] {
@@ -220,6 +222,8 @@ async fn gateway_credentials_are_checked_by_core_and_cached_by_hash() {
         assert!(matches!(auth.check(&c).await, Err(Denied::Refused(_))), "{bad}");
     }
     assert_eq!(auth.check(&creds("")).await, Err(Denied::Missing));
+    let undated = Credentials { authorization: &good, date: "", org: "ROOT" };
+    assert!(matches!(auth.check(&undated).await, Err(Denied::Malformed(_))), "no Date");
     core.with(|c| assert_eq!(c.bad_calls.len(), 2, "core saw the two bad signatures: {:?}", c.bad_calls));
 }
 
@@ -426,54 +430,126 @@ async fn the_fake_core_answers_as_the_real_one() {
     assert!(page.text().await.unwrap().contains("<h1>Server Error (500)</h1>"));
 }
 
+/// Signed ProfileAuth headers for `key`, distinct for each `n` (so no
+/// cached answer stands in for core's).
+fn profile_signed(key: &video_worker::jumpserver::signer::AccessKey, n: usize) -> (String, String) {
+    let date = format!("{} {n}", video_worker::jumpserver::signer::http_date());
+    (video_worker::jumpserver::signer::authorization(key, "GET", "/api/v1/users/profile/", &date), date)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn any_answer_of_core_that_is_not_yes_refuses_the_gateway_and_only_a_core_out_of_reach_is_unavailable()
-{
-    use video_worker::jumpserver::core_client::CoreClient;
+async fn malformed_signatures_are_refused_without_asking_core() {
     use video_worker::jumpserver::gateway_auth::{Credentials, Denied, GatewayAuth};
-    use video_worker::jumpserver::signer::{authorization, http_date};
+    use video_worker::jumpserver::signature_header::Malformed;
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-malformed").await;
+    let lion = client.register("lion-malformed", TOKEN).await.unwrap();
+    let auth = GatewayAuth::new(client.clone());
+    let (good, date) = profile_signed(&lion, 0);
+    let replaced = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        good.replace(from, to)
+    };
+    let cases = [
+        // Lion's signature without `date` in its headers: the one core answers with a 500 page.
+        (
+            replaced("headers=\"(request-target) date\"", "headers=\"(request-target)\""),
+            &date,
+            Malformed::SignedHeaders,
+        ),
+        (replaced("headers=\"(request-target) date\",", ""), &date, Malformed::MissingParameter("headers")),
+        (replaced("hmac-sha256", "hmac-sha1"), &date, Malformed::Algorithm),
+        (replaced("signature=\"", "signature=\"!!"), &date, Malformed::NotBase64),
+        (replaced("keyId=\"", "keyId="), &date, Malformed::Syntax),
+        ("Bearer 0123456789abcdef".to_string(), &date, Malformed::NotASignature),
+        (good.clone(), &String::new(), Malformed::NoDate),
+    ];
+    for (authorization, date, want) in &cases {
+        let c = Credentials { authorization, date, org: "ROOT" };
+        assert_eq!(auth.check(&c).await, Err(Denied::Malformed(*want)), "{authorization}");
+    }
+    core.with(|c| {
+        assert_eq!(c.profile_calls, Vec::<String>::new(), "core is never asked about a malformed signature");
+        assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls);
+    });
+    // The well-formed one is core's to judge, and passes.
+    let c = Credentials { authorization: &good, date: &date, org: "ROOT" };
+    assert!(auth.check(&c).await.is_ok());
+    assert_eq!(core.with(|c| c.profile_calls.len()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn core_s_refusals_are_remembered_briefly_and_its_outages_not_at_all() {
+    use common::fake_core::ProfileFault;
+    use video_worker::jumpserver::gateway_auth::{Credentials, Denied, GatewayAuth};
     let core = FakeCore::start(true);
     let client = registered(&core, "vw-judge").await;
     let lion = client.register("lion-judge", TOKEN).await.unwrap();
     let auth = GatewayAuth::new(client.clone());
-    let date = http_date();
-    // Lion's signature without `date` in its headers: core answers 500 with a page.
-    let no_date = authorization(&lion, "GET", "/api/v1/users/profile/", &date)
-        .replace("headers=\"(request-target) date\"", "headers=\"(request-target)\"");
-    let c = Credentials { authorization: &no_date, date: &date, org: "ROOT" };
-    match auth.check(&c).await {
-        Err(Denied::Refused(why)) => assert!(!why.contains('<') && !why.contains("Server Error"), "{why}"),
-        other => panic!("core's 500 on a malformed signature is a refusal: {other:?}"),
-    }
-    assert!(
-        core.with(|c| c.bad_calls.iter().any(|b| b.contains("leave out"))),
-        "core saw the malformed signature"
-    );
-    // Core's other answers: 403, 400, a 200 that is not a user; distinct
-    // credentials each, so no cached answer stands in for core's.
-    let answers: [(u16, &'static str, &str); 3] = [
-        (403, "application/json", r#"{"detail": "You do not have permission to perform this action."}"#),
-        (400, "application/json", r#"{"detail": "bad request"}"#),
-        (200, "text/html", "<html>login</html>"),
+    let calls = || core.with(|c| c.profile_calls.len());
+    // Core's own "no"s, and a 200 that is not a user: refused, and remembered.
+    let refusals = [
+        ProfileFault::status(401),
+        ProfileFault::status(403),
+        ProfileFault::status(400),
+        ProfileFault::Answer(200, "text/html", "<html>login</html>".into()),
     ];
-    for (n, (status, content_type, body)) in answers.into_iter().enumerate() {
-        core.with(|c| c.profile_answer = Some((status, content_type, body.to_string())));
-        let date = format!("{date} {n}");
-        let signed = authorization(&lion, "GET", "/api/v1/users/profile/", &date);
+    for (n, fault) in refusals.into_iter().enumerate() {
+        core.with(|c| c.profile_faults.push_back(fault));
+        let (signed, date) = profile_signed(&lion, n);
         let c = Credentials { authorization: &signed, date: &date, org: "ROOT" };
         match auth.check(&c).await {
-            Err(Denied::Refused(why)) => assert!(!why.contains('{') && !why.contains('<'), "{status}: {why}"),
-            other => panic!("{status} from core is a refusal: {other:?}"),
+            Err(Denied::Refused(why)) => assert!(!why.contains('{') && !why.contains('<'), "{n}: {why}"),
+            other => panic!("answer {n} of core is a refusal: {other:?}"),
         }
+        let before = calls();
+        assert!(matches!(auth.check(&c).await, Err(Denied::Refused(_))), "still refused");
+        assert_eq!(calls(), before, "a refusal is remembered for the short deny TTL");
     }
-    // A proxy in front of a core that is down.
-    core.with(|c| c.profile_answer = Some((502, "text/html", "<html>Bad Gateway</html>".into())));
-    let signed = authorization(&lion, "GET", "/api/v1/users/profile/", &date);
+    // Core not answering now: open, and not remembered. The very same
+    // headers pass at once when core is back.
+    let outages = [500, 502, 503, 504, 429].map(ProfileFault::status);
+    for (n, fault) in outages.into_iter().enumerate() {
+        core.with(|c| c.profile_faults.push_back(fault));
+        let (signed, date) = profile_signed(&lion, 100 + n);
+        let c = Credentials { authorization: &signed, date: &date, org: "ROOT" };
+        match auth.check(&c).await {
+            Err(Denied::Unavailable(why)) => {
+                assert!(
+                    !why.contains('<') && !why.contains("Server Error") && !why.contains("throttled"),
+                    "{why}"
+                )
+            }
+            other => panic!("outage {n} leaves the question open: {other:?}"),
+        }
+        let before = calls();
+        assert_eq!(auth.check(&c).await, Ok("vw".to_string()), "core is asked again and says yes");
+        assert_eq!(calls(), before + 1);
+    }
+    core.with(|c| assert!(c.bad_calls.is_empty(), "{:?}", c.bad_calls));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_core_is_an_outage_within_the_time_limit_and_a_core_out_of_reach_too() {
+    use common::fake_core::ProfileFault;
+    use video_worker::jumpserver::core_client::CoreClient;
+    use video_worker::jumpserver::gateway_auth::{Credentials, Denied, GatewayAuth};
+    let core = FakeCore::start(true);
+    let client = registered(&core, "vw-hung").await;
+    let lion = client.register("lion-hung", TOKEN).await.unwrap();
+    let auth = GatewayAuth::with_timeout(client.clone(), Duration::from_millis(300));
+    core.with(|c| c.profile_faults.push_back(ProfileFault::Hang));
+    let (signed, date) = profile_signed(&lion, 0);
     let c = Credentials { authorization: &signed, date: &date, org: "ROOT" };
-    match auth.check(&c).await {
-        Err(Denied::Unavailable(why)) => assert!(!why.contains('<'), "{why}"),
-        other => panic!("a 502 means core is out of reach: {other:?}"),
-    }
+    let started = Instant::now();
+    let verdict = auth.check(&c).await;
+    let waited = started.elapsed();
+    assert!(matches!(verdict, Err(Denied::Unavailable(_))), "{verdict:?}");
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(core.with(|c| c.profile_calls.len()), 1, "core took the call and never answered");
+    assert!(auth.check(&c).await.is_ok(), "nothing was remembered: core is back and says yes");
+    // The default limit is seconds, not the 30 s of the worker's own calls.
+    assert!(video_worker::jumpserver::gateway_auth::CHECK_TIMEOUT <= Duration::from_secs(10));
     // Nobody listening where core should be.
     let port = common::server::free_port();
     let nowhere = Arc::new(CoreClient::new(&format!("http://127.0.0.1:{port}"), false).unwrap());

@@ -30,15 +30,39 @@ use crate::pipeline::parts::{self, PartError};
 /// Longest accepted announcement (a `files[]` of thousands of parts fits).
 const MAX_ANNOUNCEMENT: usize = 1 << 20;
 
+/// Seconds a gateway is told to wait before it asks again, when the
+/// worker cannot take its recording now (core down or not yet ready).
+const RETRY_AFTER_SECS: u32 = 5;
+
 /// An answer a gateway understands: JSON with a message, never the headers.
 pub struct Refusal {
     status: StatusCode,
     message: String,
+    /// `Retry-After` seconds: the question is open, not answered "no".
+    retry_after: Option<u32>,
 }
 
 impl Refusal {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
-        Refusal { status, message: message.into() }
+        Refusal { status, message: message.into(), retry_after: None }
+    }
+
+    /// 503 with `Retry-After`: the worker cannot decide now; asking again
+    /// in a few seconds can succeed.
+    pub fn unavailable(message: impl Into<String>) -> Refusal {
+        Refusal {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
+    /// `status` and `body`, with `Retry-After` when there is one.
+    fn respond(&self, body: serde_json::Value) -> Response {
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -61,7 +85,7 @@ impl Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         self.log();
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        self.respond(json!({ "error": self.message }))
     }
 }
 
@@ -86,7 +110,7 @@ pub fn ready_link(g: &Gateways) -> Result<&CoreLink, Refusal> {
         ));
     };
     if let Some(why) = link.not_ready() {
-        return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, why));
+        return Err(Refusal::unavailable(why));
     }
     Ok(link)
 }
@@ -107,14 +131,20 @@ pub async fn authenticate(g: &Gateways, headers: &HeaderMap) -> Result<String, R
         date: text(header::DATE.as_str()),
         org: text("x-jms-org"),
     };
-    auth.check(&credentials).await.map_err(|denied| match denied {
-        Denied::Missing => Refusal::new(StatusCode::UNAUTHORIZED, "a JumpServer signature is required"),
-        Denied::Refused(why) => Refusal::new(StatusCode::UNAUTHORIZED, format!("not authenticated: {why}")),
-        // Core could not be asked: the gateway keeps its recording and may retry.
-        Denied::Unavailable(why) => {
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot check the caller with core: {why}"))
-        }
-    })
+    auth.check(&credentials).await.map_err(refusal_of)
+}
+
+/// What the gateway is told: 401 when its credentials are wrong (malformed,
+/// or refused by core), 503 with `Retry-After` when core could not say.
+fn refusal_of(denied: Denied) -> Refusal {
+    let unauthorized = |why: String| Refusal::new(StatusCode::UNAUTHORIZED, why);
+    match denied {
+        Denied::Missing => unauthorized("a JumpServer signature is required".into()),
+        Denied::Malformed(why) => unauthorized(format!("not authenticated: {why}")),
+        Denied::Refused(why) => unauthorized(format!("not authenticated: {why}")),
+        // The gateway keeps its recording and may retry.
+        Denied::Unavailable(why) => Refusal::unavailable(format!("cannot check the caller with core: {why}")),
+    }
 }
 
 /// `POST /api/v2/replay/sessions/<sid>/task/`: JSON (current) or multipart (legacy).
@@ -202,7 +232,7 @@ async fn receive_part(
 /// A refused part, logged, in the shape Lion decodes.
 fn refused_part(refusal: Refusal) -> Response {
     refusal.log();
-    part_answer(refusal.status, &refusal.message)
+    refusal.respond(json!({ "ok": false, "error_message": refusal.message }))
 }
 
 /// The answer Lion decodes: `{"ok", "error_message"}`.

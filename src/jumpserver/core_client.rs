@@ -156,15 +156,7 @@ impl CoreClient {
     async fn answer(&self, path: &str, response: reqwest::Response) -> Result<Value, CoreError> {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        // Core's replay upload answers an invalid form with 401 {"msg": <errors>}
-        // (sic): that says nothing about the key, and its errors are the cause.
-        if status == StatusCode::UNAUTHORIZED && !is_form_error(&text) {
-            return Err(CoreError::Unauthorized);
-        }
-        if !status.is_success() {
-            return Err(http_error(path, status, &text));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        judge_answer(path, status, &text)
     }
 
     /// `POST /api/v1/terminal/sessions/<sid>/replay/`: a multipart form with
@@ -247,7 +239,16 @@ impl CoreClient {
     /// `GET /api/v1/users/profile/` with another component's own `Authorization`,
     /// `Date` and `X-JMS-ORG` headers: core checks their signature for us
     /// (the gateways' "ProfileAuth"), and answers with that component's user.
-    pub async fn profile_of(&self, authorization: &str, date: &str, org: &str) -> Result<Value, CoreError> {
+    /// A gateway waits for this, so it has its own `timeout`, and a body
+    /// that breaks off is a [`CoreError::Network`] (core did not answer),
+    /// never an empty answer that would read as "not a service account".
+    pub async fn profile_of(
+        &self,
+        authorization: &str,
+        date: &str,
+        org: &str,
+        timeout: Duration,
+    ) -> Result<Value, CoreError> {
         let path = "/api/v1/users/profile/";
         let response = self
             .http
@@ -256,10 +257,13 @@ impl CoreClient {
             .header("Date", date)
             .header("X-JMS-ORG", org)
             .header("Accept", "application/json")
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| network(path, e))?;
-        self.answer(path, response).await
+        let status = response.status();
+        let text = response.text().await.map_err(|e| network(path, e))?;
+        judge_answer(path, status, &text)
     }
 
     /// `GET /api/v1/users/profile/`: validates the key (the answer has an `id`).
@@ -280,6 +284,19 @@ impl CoreClient {
     pub async fn heartbeat(&self, payload: &Value) -> Result<Value, CoreError> {
         self.call(Method::POST, "/api/v1/terminal/terminals/status/", Some(payload)).await
     }
+}
+
+/// Core's answer as a value or an error.
+fn judge_answer(path: &str, status: StatusCode, text: &str) -> Result<Value, CoreError> {
+    // Core's replay upload answers an invalid form with 401 {"msg": <errors>}
+    // (sic): that says nothing about the key, and its errors are the cause.
+    if status == StatusCode::UNAUTHORIZED && !is_form_error(text) {
+        return Err(CoreError::Unauthorized);
+    }
+    if !status.is_success() {
+        return Err(http_error(path, status, text));
+    }
+    Ok(serde_json::from_str(text).unwrap_or(Value::Null))
 }
 
 /// The body of a lifecycle event: `reason` only when it is not blank (core

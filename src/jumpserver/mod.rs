@@ -33,4 +33,6 @@ pub mod replay_storage;
 #[cfg(feature = "service")]
 pub mod session_report;
 #[cfg(feature = "service")]
+pub mod signature_header;
+#[cfg(feature = "service")]
 pub mod signer;

@@ -6,8 +6,10 @@
 //! fields as core's serializers validate them; core's status codes (200 for
 //! a lifecycle event, 201 for a replay) and the shape of its answers,
 //! including the HTML page of its 500 when a signature leaves out `date`.
-//! It records what it accepted, notes in `bad_calls` everything the real
-//! core would refuse or silently ignore, and fails on demand.
+//! It records what it accepted (and every profile call it was asked),
+//! notes in `bad_calls` everything the real core would refuse or silently
+//! ignore, and fails on demand: a status of choice or a hang on the
+//! profile call (`ProfileFault`), 503s elsewhere.
 //!
 //! What the real core does and which test pins it: docs/jumpserver.md,
 //! "What core answers".
@@ -15,7 +17,7 @@
 // core decides it; a test server has no use for boxing it.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,11 +100,47 @@ pub struct Core {
     pub fail_lifecycle: u32,
     /// Sessions core no longer has (deleted): 404 for every call naming them.
     pub gone_sessions: HashSet<String>,
-    /// An answer to give gateway profile checks instead of checking them:
-    /// (status, content type, body).
-    pub profile_answer: Option<(u16, &'static str, String)>,
+    /// What the next profile calls meet instead of core's check, one each,
+    /// in order; once they are used up, calls are checked again.
+    pub profile_faults: VecDeque<ProfileFault>,
+    /// The `Authorization` of every call to the profile endpoint, answered
+    /// or not ("" when there was none): which credentials core was asked about.
+    pub profile_calls: Vec<String>,
     /// Hold replay uploads and session calls this long (a slow core).
     pub delay_ms: u64,
+}
+
+/// A profile call core does not check: it answers something else, or
+/// nothing at all.
+#[derive(Clone)]
+pub enum ProfileFault {
+    /// This status, content type and body.
+    Answer(u16, &'static str, String),
+    /// The connection is taken and never answered (a hung core).
+    Hang,
+}
+
+impl ProfileFault {
+    /// What core (or the proxy in front of it) answers with `status` when
+    /// it does not check: Django's page for a 500, DRF's JSON for its own
+    /// refusals and its throttle, nginx's page when core is down.
+    pub fn status(status: u16) -> ProfileFault {
+        let (content_type, body) = match status {
+            500 => ("text/html; charset=utf-8", SERVER_ERROR_PAGE.to_string()),
+            429 => (
+                "application/json",
+                r#"{"detail": "Request was throttled. Expected available in 5 seconds."}"#.into(),
+            ),
+            401 => ("application/json", r#"{"detail": "Invalid signature."}"#.into()),
+            403 => (
+                "application/json",
+                r#"{"detail": "You do not have permission to perform this action."}"#.into(),
+            ),
+            400 => ("application/json", r#"{"detail": "JSON parse error"}"#.into()),
+            s => ("text/html", format!("<html><body><h1>{s} Bad Gateway</h1><hr>nginx</body></html>")),
+        };
+        ProfileFault::Answer(status, content_type, body)
+    }
 }
 
 /// One replay upload as core received it.
@@ -283,11 +321,21 @@ fn verify(core: &mut Core, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
 }
 
 async fn profile(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let mut core = s.lock().unwrap();
-    if let Some((status, content_type, body)) = core.profile_answer.clone() {
-        let status = StatusCode::from_u16(status).unwrap();
-        return (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    let fault = {
+        let mut core = s.lock().unwrap();
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        core.profile_calls.push(auth.to_string());
+        core.profile_faults.pop_front()
+    };
+    match fault {
+        Some(ProfileFault::Answer(status, content_type, body)) => {
+            let status = StatusCode::from_u16(status).unwrap();
+            return (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+        }
+        Some(ProfileFault::Hang) => std::future::pending::<()>().await,
+        None => {}
     }
+    let mut core = s.lock().unwrap();
     match verify(&mut core, &method, &uri, &headers) {
         Ok(key) => {
             core.profile_reads += 1;

@@ -123,28 +123,38 @@ impl Lion {
         auth: Auth,
     ) -> Answer {
         let date = http_date();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        match auth {
-            Auth::Profile => {
-                headers.push((
-                    "Authorization".into(),
-                    authorization(&self.key, "GET", "/api/v1/users/profile/", &date),
-                ));
-                headers.push(("Date".into(), date.clone()));
-            }
-            Auth::RealPath => {
-                headers.push(("Authorization".into(), authorization(&self.key, method, path, &date)));
-                headers.push(("Date".into(), date.clone()));
-            }
-            Auth::ProfileWithoutDate => {
-                headers.push((
-                    "Authorization".into(),
-                    sign_without_date(&self.key, "GET", "/api/v1/users/profile/"),
-                ));
-                headers.push(("Date".into(), date.clone()));
-            }
-            Auth::None => {}
-        }
+        let signed = match auth {
+            Auth::Profile => Some(authorization(&self.key, "GET", "/api/v1/users/profile/", &date)),
+            Auth::RealPath => Some(authorization(&self.key, method, path, &date)),
+            Auth::ProfileWithoutDate => Some(sign_without_date(&self.key, "GET", "/api/v1/users/profile/")),
+            Auth::None => None,
+        };
+        let headers = match &signed {
+            Some(a) => vec![("Authorization", a.as_str()), ("Date", date.as_str())],
+            None => Vec::new(),
+        };
+        self.send_with(method, path, content_type, body, &headers)
+    }
+
+    /// ProfileAuth's two headers, `(Authorization, Date)`, for a request
+    /// that must be sent twice exactly alike.
+    pub fn profile_headers(&self) -> (String, String) {
+        let date = http_date();
+        (authorization(&self.key, "GET", "/api/v1/users/profile/", &date), date)
+    }
+
+    /// `send` with the authentication headers given as they are (none, a
+    /// malformed one, the same pair again).
+    pub fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        auth_headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut headers: Vec<(String, String)> =
+            auth_headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if let Some(ct) = content_type {
             headers.push(("Content-Type".into(), ct.into()));
         }
