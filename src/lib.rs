@@ -10,13 +10,12 @@
 //!
 //! The service around it, in one direction of dependencies: the task
 //! [`pipeline`] (queue, intake, worker pool, processing) uses only the core;
-//! [`storage`] backends, the [`cluster`] queue and the [`jumpserver`] integration plug into the
+//! [`storage`] backends, the [`queues`] (the queue seam's adapters: SQLite for one node,
+//! NATS JetStream for a cluster) and the [`jumpserver`] integration plug into the
 //! pipeline's ports; the [`http`] API sits on those; [`service`] is the one
 //! place that assembles everything from the [`config`]; `cli` (the binary)
 //! calls it. See `docs/architecture.md`.
 
-#[cfg(feature = "service")]
-pub mod cluster;
 #[cfg(feature = "service")]
 pub mod config;
 pub mod convert;
@@ -30,6 +29,8 @@ pub mod jumpserver;
 pub mod keys;
 pub mod pipeline;
 pub mod playback;
+#[cfg(feature = "service")]
+pub mod queues;
 pub mod render;
 pub mod seal;
 #[cfg(feature = "service")]

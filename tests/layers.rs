@@ -1,5 +1,5 @@
 //! The architecture rule, checked on the source: dependencies go one way,
-//! core <- pipeline <- {storage, jumpserver} <- http <- service (<- cli),
+//! core <- pipeline <- {storage, queues, jumpserver} <- http <- service (<- cli),
 //! with no cycle between top-level modules and no process-wide key.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +27,7 @@ fn layer(module: &str) -> Option<u32> {
         "config" => 1,
         "pipeline" => 1,
         "storage" => 2,
-        "cluster" => 2,
+        "queues" => 2,
         "jumpserver" => 3,
         "http" => 4,
         "telemetry" => 4,
@@ -55,6 +55,10 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
             let module = first.trim_end_matches(".rs").to_string();
             if matches!(module.as_str(), "lib" | "main" | "cli") {
+                continue;
+            }
+            // The pipeline's unit-test harness runs on the real SQLite adapter.
+            if rel == Path::new("pipeline/testing.rs") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
@@ -104,6 +108,28 @@ fn the_pipeline_and_storage_know_no_jumpserver_and_no_http() {
             assert!(names.iter().all(|n| CORE.contains(&n.as_str())), "{core} imports {names:?}");
         }
     }
+}
+
+/// The pipeline owns the queue seam's traits; its adapters (SQLite, NATS)
+/// live outside it and are chosen by `service`. Only the pipeline's own
+/// unit-test harness (`pipeline/testing.rs`) runs on the real SQLite adapter.
+#[test]
+fn the_pipeline_imports_no_queue_adapter() {
+    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pipeline");
+    let mut wrong = Vec::new();
+    for entry in std::fs::read_dir(&pipeline).unwrap().flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "testing.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for adapter in ["crate::queues", "rusqlite", "async_nats"] {
+            if text.contains(adapter) {
+                wrong.push(format!("{} names {adapter}", path.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

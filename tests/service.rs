@@ -623,3 +623,39 @@ fn a_hung_ffmpeg_is_stopped_and_the_task_retried() {
     let task = server.wait_finished(&id, LONG);
     assert_eq!(task["state"], "done", "{task}");
 }
+
+/// Shutdown stops intake, waits for the background work (pool, inbox,
+/// expiry, health checks, discarded uploads) and leaves nothing running.
+#[test]
+fn after_shutdown_nothing_is_left_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let data = dir.path().join("data");
+    let (data_s, inbox_s) = (data.display().to_string(), inbox.display().to_string());
+    let pairs = [
+        ("DATA_DIR", data_s.as_str()),
+        ("HTTPD_PORT", "0"),
+        ("BIND_HOST", "127.0.0.1"),
+        ("INBOX_DIR", inbox_s.as_str()),
+        ("INBOX_POLL_SECONDS", "1"),
+        ("SHUTDOWN_GRACE_SECONDS", "10"),
+    ];
+    let config =
+        video_worker::config::Config::from_sources(&video_worker::config::Sources::from_pairs(&pairs)).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async move {
+        let running = video_worker::service::start(config).await.unwrap();
+        let tracker = running.tracker.clone();
+        assert!(!tracker.is_empty(), "the pool and the loops run as tracked tasks");
+        // A recording dropped into the inbox is being converted when the stop comes.
+        let rec = small_recording(dir.path(), "in.guac", [10, 200, 10, 255]);
+        std::fs::copy(&rec, inbox.join("in.guac")).unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let started = std::time::Instant::now();
+        running.shutdown.cancel();
+        running.stopped().await.unwrap();
+        assert!(tracker.is_closed() && tracker.is_empty(), "{} tasks still running", tracker.len());
+        assert!(started.elapsed() < Duration::from_secs(10), "within the grace period");
+    });
+}

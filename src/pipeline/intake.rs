@@ -201,11 +201,12 @@ impl Drop for Intake {
         // (and start-up recovery removes any a crash left behind).
         let (queue, id) = (self.pipeline.queue.clone(), self.id.clone());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
+            // Tracked: shutdown waits for it.
+            self.pipeline.tracker.spawn_on(async move {
                 if let Err(e) = queue.delete(&id).await {
                     tracing::warn!(task = %id, error = %e, "cannot remove the record of a discarded upload");
                 }
-            });
+            }, &handle);
         }
     }
 }

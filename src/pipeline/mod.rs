@@ -40,8 +40,6 @@ mod shared;
 #[cfg(feature = "service")]
 pub mod spool;
 #[cfg(feature = "service")]
-pub mod sqlite;
-#[cfg(feature = "service")]
 pub mod task_dir;
 #[cfg(feature = "service")]
 pub mod tasklog;

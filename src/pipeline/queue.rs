@@ -1,6 +1,8 @@
-//! The queue seam: task records and the work they stand for, behind one
-//! trait. [`super::sqlite::SqliteQueue`] is the single-node implementation;
-//! a cluster queue is a second one, not a rewrite.
+//! The queue seam: task records and the work they stand for, as four small
+//! role traits ([`TaskStore`], [`WorkQueue`], [`GatewayParts`],
+//! [`QueueHealth`]) that [`Queue`] puts together. The adapters live outside
+//! the pipeline: `queues::sqlite` (one node) and `queues::nats` (a cluster
+//! on NATS JetStream).
 //!
 //! Work is handed out as a [`Lease`]: whoever holds it converts the task,
 //! reports progress through it (which also keeps it alive, for queues whose
@@ -15,10 +17,13 @@ use super::model::{Output, State, Task};
 
 pub type QueueFuture<'a, T> = BoxFuture<'a, Result<T, QueueError>>;
 
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// The store itself failed (a database error, with its cause).
     #[error("task store: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[source] BoxError),
     #[error("task store: {what}: {source}")]
     Record {
         what: String,
@@ -107,7 +112,8 @@ pub trait Lease: Send + Sync {
     fn settle(self: Box<Self>, outcome: Outcome) -> QueueFuture<'static, ()>;
 }
 
-pub trait Queue: Send + Sync {
+/// The task records: what every view and every step reads and writes.
+pub trait TaskStore: Send + Sync {
     /// Records a new task (state `receiving`).
     fn insert(&self, task: Task) -> QueueFuture<'_, ()>;
 
@@ -121,15 +127,21 @@ pub trait Queue: Send + Sync {
     /// Removes a task's record (an upload given up, or cleanup).
     fn delete<'a>(&'a self, id: &'a str) -> QueueFuture<'a, ()>;
 
-    /// Parts of a gateway task arrived so far (also marks it active).
-    fn set_received<'a>(&'a self, id: &'a str, parts: u32, bytes: u64) -> QueueFuture<'a, ()>;
-
-    /// Gateway tasks still receiving with no activity since `before` (Unix ms).
-    fn idle_receiving(&self, before: i64) -> QueueFuture<'_, Vec<String>>;
+    /// Done tasks whose end is older than `before` (Unix ms).
+    fn done_before(&self, before: i64) -> QueueFuture<'_, Vec<Task>>;
 
     /// Whether an unfinished task already holds this inbox file.
     fn inbox_file_taken<'a>(&'a self, path: &'a str) -> QueueFuture<'a, bool>;
 
+    /// The log of a task kept by the store once the task ended (a cluster
+    /// keeps it where every node reads it); `None`: read the task directory.
+    fn archived_log<'a>(&'a self, _id: &'a str) -> QueueFuture<'a, Option<String>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// The work: tasks handed to workers as leases, once each.
+pub trait WorkQueue: Send + Sync {
     /// The upload is complete: the task waits for a worker.
     fn enqueue<'a>(&'a self, id: &'a str, received: Received) -> QueueFuture<'a, ()>;
 
@@ -151,8 +163,22 @@ pub trait Queue: Send + Sync {
     /// client never got an answer), interrupted work is queued again.
     fn recover(&self) -> QueueFuture<'_, Recovery>;
 
-    /// Done tasks whose end is older than `before` (Unix ms).
-    fn done_before(&self, before: i64) -> QueueFuture<'_, Vec<Task>>;
+    /// Shutdown's grace period is over with work still running: give it back
+    /// now, so another node takes it at once (a single node resumes it at its
+    /// next start, so it has nothing to do).
+    fn hand_back(&self) -> QueueFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Recordings announced in parts (the gateways' protocol), which may
+/// arrive on any node of a cluster.
+pub trait GatewayParts: Send + Sync {
+    /// Parts of a gateway task arrived so far (also marks it active).
+    fn set_received<'a>(&'a self, id: &'a str, parts: u32, bytes: u64) -> QueueFuture<'a, ()>;
+
+    /// Gateway tasks still receiving with no activity since `before` (Unix ms).
+    fn idle_receiving(&self, before: i64) -> QueueFuture<'_, Vec<String>>;
 
     /// Part `index` of gateway task `id` is durably at `path` (`size`
     /// bytes): a queue shared by several nodes takes it in and answers every
@@ -167,18 +193,12 @@ pub trait Queue: Send + Sync {
     ) -> QueueFuture<'a, Option<Vec<(u32, u64)>>> {
         Box::pin(async { Ok(None) })
     }
+}
 
-    /// Shutdown's grace period is over with work still running: give it back
-    /// now, so another node takes it at once (a single node resumes it at its
-    /// next start, so it has nothing to do).
-    fn hand_back(&self) -> QueueFuture<'_, ()> {
-        Box::pin(async { Ok(()) })
-    }
-
-    /// Which queue this is, for health ("sqlite", "nats").
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
+/// What health says about the queue.
+pub trait QueueHealth: Send + Sync {
+    /// Which queue this is ("sqlite", "nats").
+    fn kind(&self) -> &'static str;
 
     /// Why the queue works in a reduced way now (health says degraded).
     fn problem(&self) -> Option<String> {
@@ -189,13 +209,13 @@ pub trait Queue: Send + Sync {
     fn unpublished(&self) -> QueueFuture<'_, u64> {
         Box::pin(async { Ok(0) })
     }
-
-    /// The log of a task kept by the queue once the task ended (a cluster
-    /// keeps it where every node reads it); `None`: read the task directory.
-    fn archived_log<'a>(&'a self, _id: &'a str) -> QueueFuture<'a, Option<String>> {
-        Box::pin(async { Ok(None) })
-    }
 }
+
+/// The whole seam, as the pipeline holds it: each role is small, and an
+/// adapter (`queues::sqlite`, `queues::nats`) implements all four.
+pub trait Queue: TaskStore + WorkQueue + GatewayParts + QueueHealth {}
+
+impl<T: TaskStore + WorkQueue + GatewayParts + QueueHealth> Queue for T {}
 
 /// Unfinished tasks (receiving, queued, converting or uploading).
 pub fn pending(counts: &[(State, u64)]) -> u64 {

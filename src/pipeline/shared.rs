@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::parts::Receiving;
 use super::ports::{Destinations, Reporting};
@@ -83,6 +84,8 @@ pub struct Pipeline {
     pub reporting: Arc<dyn Reporting>,
     /// Cancelled on SIGTERM/SIGINT: stop taking work.
     pub shutdown: CancellationToken,
+    /// Every background task of the service: shutdown waits for them all.
+    pub tracker: TaskTracker,
     pub status: Status,
     /// Gateway tasks with a part streaming in now (never expired meanwhile).
     pub(crate) parts_in_flight: Receiving,
@@ -103,6 +106,7 @@ impl Pipeline {
             destinations,
             reporting,
             shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
             status: Status::default(),
             parts_in_flight: Receiving::default(),
         }

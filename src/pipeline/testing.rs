@@ -11,9 +11,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use super::ports::{Fixed, NoReports, Storage, StorageError, Stored};
-use super::sqlite::SqliteQueue;
+// The real SQLite adapter: the pipeline's unit tests run on what a node runs.
 use super::{Pipeline, Settings};
 use crate::encode::EncodeSettings;
+use crate::queues::sqlite::SqliteQueue;
 
 /// Objects by key; fails every put while `fail` is set.
 #[derive(Default)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::cluster::{NatsQueue, S3Staging, Staging};
 use crate::config::{Config, Staging as StagingKind};
 use crate::http::admission::Admission;
 use crate::http::auth::Token;
@@ -23,8 +23,9 @@ use crate::jumpserver::link::{CoreLink, Identity};
 use crate::jumpserver::ports::JumpServerPorts;
 use crate::pipeline::ports::{Destinations, Fixed, NoReports, Reporting, Storage};
 use crate::pipeline::queue::Queue;
-use crate::pipeline::sqlite::SqliteQueue;
 use crate::pipeline::{Pipeline, Settings, cleanup, inbox, parts, pool};
+use crate::queues::nats::{NatsQueue, S3Staging, Staging};
+use crate::queues::sqlite::SqliteQueue;
 use crate::seal::Key;
 use crate::storage::LocalStorage;
 use crate::storage::object::{ObjectStorage, ObjectStore, S3Like, Secret};
@@ -82,7 +83,8 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembly> {
         None => None,
     };
     let shutdown = CancellationToken::new();
-    let queue = open_queue(&config, key.clone(), shutdown.clone()).await?;
+    let tracker = TaskTracker::new();
+    let queue = open_queue(&config, key.clone(), shutdown.clone(), &tracker).await?;
     let local: Arc<dyn Storage> = Arc::new(
         LocalStorage::new(&config.local_storage_dir)
             .map_err(|e| anyhow::anyhow!("LOCAL_STORAGE_DIR: {e}"))?,
@@ -103,6 +105,7 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembly> {
     };
     let mut pipeline = Pipeline::new(settings(&config), queue, key, destinations, reporting);
     pipeline.shutdown = shutdown;
+    pipeline.tracker = tracker;
     Ok(Assembly { config, pipeline: Arc::new(pipeline), link })
 }
 
@@ -112,6 +115,7 @@ async fn open_queue(
     config: &Config,
     key: Option<Arc<Key>>,
     shutdown: CancellationToken,
+    tracker: &TaskTracker,
 ) -> anyhow::Result<Arc<dyn Queue>> {
     let Some(cluster) = &config.cluster else {
         return Ok(Arc::new(SqliteQueue::open(&config.data_dir.join("tasks.db"), key)?));
@@ -133,7 +137,8 @@ async fn open_queue(
         }
     };
     let q =
-        NatsQueue::start(cluster, &config.name, outbox, config.tasks_dir(), key, staging, shutdown).await?;
+        NatsQueue::start(cluster, &config.name, outbox, config.tasks_dir(), key, staging, shutdown, tracker)
+            .await?;
     Ok(Arc::new(q))
 }
 
@@ -175,6 +180,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub pipeline: Arc<Pipeline>,
+    /// The service's background tasks; closed and empty once it stopped.
+    pub tracker: TaskTracker,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -264,15 +271,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     announce(&config, &pipeline, addr);
     let health = Arc::new(Health::new(config.data_dir.clone(), config.encode.ffmpeg.clone()));
     check_ffmpeg(&config, &health).await;
-    let checker = tokio::spawn(recheck_ffmpeg(config.clone(), health.clone()));
+    // Every background task is tracked: shutdown waits for all of them.
+    let tracker = pipeline.tracker.clone();
+    tracker.spawn(recheck_ffmpeg(config.clone(), health.clone(), pipeline.shutdown.clone()));
     if let Some(link) = &link {
-        tokio::spawn(crate::jumpserver::connect::run(link.clone()));
-        tokio::spawn(parts::expire_loop(pipeline.clone()));
+        tracker.spawn(crate::jumpserver::connect::run(link.clone()));
+        tracker.spawn(parts::expire_loop(pipeline.clone()));
     }
     // After the link to core is in place: resumed gateway tasks report to core.
-    let workers = config.role.converts().then(|| tokio::spawn(pool::run(pipeline.clone())));
+    let workers = config.role.converts().then(|| tracker.spawn(pool::run(pipeline.clone())));
     if let Some(dir) = config.inbox_dir.clone().filter(|_| config.role.receives()) {
-        tokio::spawn(inbox::watch(pipeline.clone(), dir));
+        tracker.spawn(inbox::watch(pipeline.clone(), dir));
     }
     let mut scheduler =
         cleanup::schedule(pipeline.clone(), &config.clean_schedule).await.map_err(|e| anyhow::anyhow!(e))?;
@@ -290,6 +299,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         allowed_hosts: config.allowed_hosts.clone(),
     });
     let token = pipeline.shutdown.clone();
+    let grace = pipeline.settings.shutdown_grace;
+    let background = tracker.clone();
     let done = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { token.cancelled().await })
@@ -298,12 +309,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if let Some(workers) = workers {
             let _ = workers.await;
         }
-        checker.abort();
         let _ = scheduler.shutdown().await;
+        wait_for_background(&background, grace).await;
         tracing::info!("stopped");
         Ok(())
     });
-    Ok(Running { addr, shutdown: pipeline.shutdown.clone(), pipeline, done })
+    Ok(Running { addr, shutdown: pipeline.shutdown.clone(), pipeline, tracker, done })
+}
+
+/// Waits for the background tasks (they stop on the shutdown token) within
+/// the grace period; what is still running then is named in the log.
+async fn wait_for_background(tracker: &TaskTracker, grace: Duration) {
+    tracker.close();
+    // The pool already used the grace period for conversions: the loops
+    // left only need to see the token (a second or two).
+    let wait = grace.max(Duration::from_secs(5));
+    if tokio::time::timeout(wait, tracker.wait()).await.is_err() {
+        tracing::warn!(still_running = tracker.len(), "background tasks did not stop in time");
+    }
 }
 
 /// Runs the service until SIGTERM/SIGINT.
@@ -339,6 +362,7 @@ fn spawn_signal_handler(token: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
+            _ = token.cancelled() => return,
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
         }
@@ -362,9 +386,12 @@ async fn check_ffmpeg(config: &Config, health: &Health) {
     }
 }
 
-async fn recheck_ffmpeg(config: Config, health: Arc<Health>) {
+async fn recheck_ffmpeg(config: Config, health: Arc<Health>, shutdown: CancellationToken) {
     loop {
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
         check_ffmpeg(&config, &health).await;
     }
 }

@@ -1,4 +1,4 @@
-//! The single-node queue: SQLite in WAL mode with `synchronous=FULL`, one
+//! The single-node adapter of the queue seam: SQLite in WAL mode with `synchronous=FULL`, one
 //! file under `DATA_DIR`. Every state change is one transaction, committed
 //! to disk before the change is acted on, so a crash at any moment leaves
 //! each task in a state the next start can resume from (see
@@ -19,11 +19,21 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::gateway_job::GatewayJob;
-use super::model::{Origin, Output, State, Task, now_ms};
-use super::queue::{Lease, ListQuery, Outcome, Page, Queue, QueueError, QueueFuture, Received, Recovery};
-use super::sealed_metadata::{from_store, from_store_or_note, to_store};
+use crate::pipeline::gateway_job::GatewayJob;
+use crate::pipeline::model::{Origin, Output, State, Task, now_ms};
+use crate::pipeline::queue::{
+    GatewayParts, Lease, ListQuery, Outcome, Page, QueueError, QueueFuture, QueueHealth, Received, Recovery,
+    TaskStore, WorkQueue,
+};
+use crate::pipeline::sealed_metadata::{from_store, from_store_or_note, to_store};
 use crate::seal::Key;
+
+/// A database error, kept as the cause of the seam's error.
+impl From<rusqlite::Error> for QueueError {
+    fn from(e: rusqlite::Error) -> QueueError {
+        QueueError::Store(Box::new(e))
+    }
+}
 
 /// The schema version this code writes (`PRAGMA user_version`).
 const VERSION: i64 = 2;
@@ -400,7 +410,7 @@ impl Lease for SqliteLease {
     }
 }
 
-impl Queue for SqliteQueue {
+impl TaskStore for SqliteQueue {
     fn insert(&self, task: Task) -> QueueFuture<'_, ()> {
         self.blocking(move |q| q.insert(&task))
     }
@@ -423,23 +433,8 @@ impl Queue for SqliteQueue {
         self.blocking(move |q| q.update("DELETE FROM tasks WHERE id = ?1", [id]))
     }
 
-    fn set_received<'a>(&'a self, id: &'a str, parts: u32, bytes: u64) -> QueueFuture<'a, ()> {
-        let id = id.to_string();
-        self.blocking(move |q| {
-            q.update(
-                "UPDATE tasks SET input_parts = ?2, input_bytes = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id, parts, bytes as i64, now_ms()],
-            )
-        })
-    }
-
-    fn idle_receiving(&self, before: i64) -> QueueFuture<'_, Vec<String>> {
-        self.blocking(move |q| {
-            q.ids(
-                "SELECT id FROM tasks WHERE state = 'receiving' AND source = 'gateway' AND updated_at < ?1",
-                [before],
-            )
-        })
+    fn done_before(&self, before: i64) -> QueueFuture<'_, Vec<Task>> {
+        self.blocking(move |q| q.done_before(before))
     }
 
     fn inbox_file_taken<'a>(&'a self, path: &'a str) -> QueueFuture<'a, bool> {
@@ -453,7 +448,9 @@ impl Queue for SqliteQueue {
             Ok(n > 0)
         })
     }
+}
 
+impl WorkQueue for SqliteQueue {
     fn enqueue<'a>(&'a self, id: &'a str, received: Received) -> QueueFuture<'a, ()> {
         let id = id.to_string();
         self.blocking(move |q| q.enqueue(&id, &received))
@@ -511,9 +508,32 @@ impl Queue for SqliteQueue {
     fn recover(&self) -> QueueFuture<'_, Recovery> {
         self.blocking(|q| q.recover())
     }
+}
 
-    fn done_before(&self, before: i64) -> QueueFuture<'_, Vec<Task>> {
-        self.blocking(move |q| q.done_before(before))
+impl GatewayParts for SqliteQueue {
+    fn set_received<'a>(&'a self, id: &'a str, parts: u32, bytes: u64) -> QueueFuture<'a, ()> {
+        let id = id.to_string();
+        self.blocking(move |q| {
+            q.update(
+                "UPDATE tasks SET input_parts = ?2, input_bytes = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, parts, bytes as i64, now_ms()],
+            )
+        })
+    }
+
+    fn idle_receiving(&self, before: i64) -> QueueFuture<'_, Vec<String>> {
+        self.blocking(move |q| {
+            q.ids(
+                "SELECT id FROM tasks WHERE state = 'receiving' AND source = 'gateway' AND updated_at < ?1",
+                [before],
+            )
+        })
+    }
+}
+
+impl QueueHealth for SqliteQueue {
+    fn kind(&self) -> &'static str {
+        "sqlite"
     }
 }
 
@@ -522,6 +542,7 @@ mod tests {
     use super::*;
     use crate::pipeline::gateway_job::TaskConfig;
     use crate::pipeline::model::{new_task_id, today};
+    use crate::pipeline::queue::Queue;
 
     fn task(state: State) -> Task {
         Task {

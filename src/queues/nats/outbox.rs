@@ -14,7 +14,7 @@ use super::connect::Objects;
 use super::queue::NatsQueue;
 use super::staging::{log_name, part_name};
 use crate::pipeline::model::{State, Task};
-use crate::pipeline::queue::{ListQuery, Queue};
+use crate::pipeline::queue::{ListQuery, TaskStore};
 
 /// Publishes queued local tasks until shutdown.
 pub async fn run(q: NatsQueue, shutdown: CancellationToken) {

@@ -23,10 +23,11 @@ use super::{ClusterError, SUBJECT};
 use crate::config::Cluster;
 use crate::pipeline::model::{State, Task, now_ms};
 use crate::pipeline::queue::{
-    Lease, ListQuery, Outcome, Page, Queue, QueueError, QueueFuture, Received, Recovery,
+    GatewayParts, Lease, ListQuery, Outcome, Page, QueueError, QueueFuture, QueueHealth, Received, Recovery,
+    TaskStore, WorkQueue,
 };
-use crate::pipeline::sqlite::SqliteQueue;
 use crate::pipeline::task_dir::TaskDir;
+use crate::queues::sqlite::SqliteQueue;
 use crate::seal::Key;
 
 /// A job on the stream: which task to convert.
@@ -70,6 +71,7 @@ impl NatsQueue {
         key: Option<Arc<Key>>,
         staging: Option<Arc<dyn Staging>>,
         shutdown: CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
     ) -> Result<NatsQueue, ClusterError> {
         let client = super::connect(cluster, node).await?;
         let q = NatsQueue {
@@ -87,8 +89,8 @@ impl NatsQueue {
                 urls: cluster.urls.join(","),
             }),
         };
-        tokio::spawn(q.clone().prepare(cluster.clone(), key, staging, shutdown.clone()));
-        tokio::spawn(super::outbox::run(q.clone(), shutdown));
+        tracker.spawn(q.clone().prepare(cluster.clone(), key, staging, shutdown.clone()));
+        tracker.spawn(super::outbox::run(q.clone(), shutdown));
         Ok(q)
     }
 
@@ -355,7 +357,7 @@ fn page_of(mut tasks: Vec<Task>, q: &ListQuery) -> Page {
     Page { items: tasks, next }
 }
 
-impl Queue for NatsQueue {
+impl TaskStore for NatsQueue {
     fn insert(&self, task: Task) -> QueueFuture<'_, ()> {
         Box::pin(async move {
             // A gateway's parts may reach other nodes (several behind one
@@ -406,68 +408,14 @@ impl Queue for NatsQueue {
         })
     }
 
-    fn set_received<'a>(&'a self, id: &'a str, parts: u32, bytes: u64) -> QueueFuture<'a, ()> {
+    fn done_before(&self, before: i64) -> QueueFuture<'_, Vec<Task>> {
         Box::pin(async move {
-            if self.inner.outbox.get(id).await?.is_some() {
-                return self.inner.outbox.set_received(id, parts, bytes).await;
-            }
-            let o = self.reachable_or_err()?;
-            o.records
-                .update(id, |t| {
-                    (t.input_parts, t.input_bytes, t.updated_at) = (parts, bytes, now_ms());
-                    Change::Write
-                })
-                .await?;
-            Ok(())
-        })
-    }
-
-    fn part_received<'a>(
-        &'a self,
-        id: &'a str,
-        index: u32,
-        path: &'a std::path::Path,
-        size: u64,
-    ) -> QueueFuture<'a, Option<Vec<(u32, u64)>>> {
-        Box::pin(async move {
-            if self.inner.outbox.get(id).await?.is_some() {
-                return Ok(None);
-            }
-            let o = self.reachable_or_err()?;
-            let name = part_name(id, index as usize);
-            o.staging.put(&name, path).await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
-            let task = o
-                .records
-                .update(id, |t| {
-                    t.parts_arrived.retain(|(i, _)| *i != index);
-                    t.parts_arrived.push((index, size));
-                    t.parts_arrived.sort();
-                    t.input_parts = t.parts_arrived.len() as u32;
-                    t.input_bytes = t.parts_arrived.iter().map(|(_, n)| n).sum();
-                    t.updated_at = now_ms();
-                    Change::Write
-                })
-                .await?
-                .ok_or_else(|| QueueError::Unavailable(format!("task {id} was removed meanwhile")))?;
-            // Staged: this node keeps no second copy.
-            let _ = std::fs::remove_file(path);
-            Ok(Some(task.parts_arrived))
-        })
-    }
-
-    fn idle_receiving(&self, before: i64) -> QueueFuture<'_, Vec<String>> {
-        Box::pin(async move {
-            let mut ids = self.inner.outbox.idle_receiving(before).await?;
-            if let Some(o) = self.reachable()
-                && let Ok(all) = o.records.all().await
-            {
-                ids.extend(
-                    all.into_iter()
-                        .filter(|t| t.state == State::Receiving && t.updated_at < before)
-                        .map(|t| t.id),
-                );
-            }
-            Ok(ids)
+            let o = self.objects()?;
+            let all = o.records.all().await?;
+            Ok(all
+                .into_iter()
+                .filter(|t| t.state == State::Done && t.finished_at.is_some_and(|f| f < before))
+                .collect())
         })
     }
 
@@ -485,6 +433,23 @@ impl Queue for NatsQueue {
         })
     }
 
+    fn archived_log<'a>(&'a self, id: &'a str) -> QueueFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let o = self.objects()?;
+            let tmp = tempfile_in(&self.inner.tasks_dir, id);
+            let got = o
+                .staging
+                .get(&log_name(id), &tmp)
+                .await
+                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+            let text = if got { tokio::fs::read_to_string(&tmp).await.ok() } else { None };
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Ok(text)
+        })
+    }
+}
+
+impl WorkQueue for NatsQueue {
     fn enqueue<'a>(&'a self, id: &'a str, received: Received) -> QueueFuture<'a, ()> {
         Box::pin(async move {
             if self.inner.outbox.get(id).await?.is_some() {
@@ -556,21 +521,6 @@ impl Queue for NatsQueue {
         })
     }
 
-    fn done_before(&self, before: i64) -> QueueFuture<'_, Vec<Task>> {
-        Box::pin(async move {
-            let o = self.objects()?;
-            let all = o.records.all().await?;
-            Ok(all
-                .into_iter()
-                .filter(|t| t.state == State::Done && t.finished_at.is_some_and(|f| f < before))
-                .collect())
-        })
-    }
-
-    fn kind(&self) -> &'static str {
-        "nats"
-    }
-
     fn hand_back(&self) -> QueueFuture<'_, ()> {
         Box::pin(async move {
             let held: Vec<(String, Arc<jetstream::Message>)> =
@@ -595,6 +545,79 @@ impl Queue for NatsQueue {
             Ok(())
         })
     }
+}
+
+impl GatewayParts for NatsQueue {
+    fn set_received<'a>(&'a self, id: &'a str, parts: u32, bytes: u64) -> QueueFuture<'a, ()> {
+        Box::pin(async move {
+            if self.inner.outbox.get(id).await?.is_some() {
+                return self.inner.outbox.set_received(id, parts, bytes).await;
+            }
+            let o = self.reachable_or_err()?;
+            o.records
+                .update(id, |t| {
+                    (t.input_parts, t.input_bytes, t.updated_at) = (parts, bytes, now_ms());
+                    Change::Write
+                })
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn idle_receiving(&self, before: i64) -> QueueFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let mut ids = self.inner.outbox.idle_receiving(before).await?;
+            if let Some(o) = self.reachable()
+                && let Ok(all) = o.records.all().await
+            {
+                ids.extend(
+                    all.into_iter()
+                        .filter(|t| t.state == State::Receiving && t.updated_at < before)
+                        .map(|t| t.id),
+                );
+            }
+            Ok(ids)
+        })
+    }
+
+    fn part_received<'a>(
+        &'a self,
+        id: &'a str,
+        index: u32,
+        path: &'a std::path::Path,
+        size: u64,
+    ) -> QueueFuture<'a, Option<Vec<(u32, u64)>>> {
+        Box::pin(async move {
+            if self.inner.outbox.get(id).await?.is_some() {
+                return Ok(None);
+            }
+            let o = self.reachable_or_err()?;
+            let name = part_name(id, index as usize);
+            o.staging.put(&name, path).await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
+            let task = o
+                .records
+                .update(id, |t| {
+                    t.parts_arrived.retain(|(i, _)| *i != index);
+                    t.parts_arrived.push((index, size));
+                    t.parts_arrived.sort();
+                    t.input_parts = t.parts_arrived.len() as u32;
+                    t.input_bytes = t.parts_arrived.iter().map(|(_, n)| n).sum();
+                    t.updated_at = now_ms();
+                    Change::Write
+                })
+                .await?
+                .ok_or_else(|| QueueError::Unavailable(format!("task {id} was removed meanwhile")))?;
+            // Staged: this node keeps no second copy.
+            let _ = std::fs::remove_file(path);
+            Ok(Some(task.parts_arrived))
+        })
+    }
+}
+
+impl QueueHealth for NatsQueue {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
 
     fn problem(&self) -> Option<String> {
         use async_nats::connection::State as Conn;
@@ -608,21 +631,6 @@ impl Queue for NatsQueue {
         Box::pin(async move {
             let counts = self.inner.outbox.counts().await?;
             Ok(crate::pipeline::queue::count_of(&counts, State::Queued))
-        })
-    }
-
-    fn archived_log<'a>(&'a self, id: &'a str) -> QueueFuture<'a, Option<String>> {
-        Box::pin(async move {
-            let o = self.objects()?;
-            let tmp = tempfile_in(&self.inner.tasks_dir, id);
-            let got = o
-                .staging
-                .get(&log_name(id), &tmp)
-                .await
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-            let text = if got { tokio::fs::read_to_string(&tmp).await.ok() } else { None };
-            let _ = tokio::fs::remove_file(&tmp).await;
-            Ok(text)
         })
     }
 }
