@@ -642,7 +642,8 @@ fn after_shutdown_nothing_is_left_running() {
         ("SHUTDOWN_GRACE_SECONDS", "10"),
     ];
     let config =
-        video_worker::config::Config::from_sources(&video_worker::config::Sources::from_pairs(&pairs)).unwrap();
+        video_worker::config::Config::from_sources(&video_worker::config::Sources::from_pairs(&pairs))
+            .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
         let running = video_worker::service::start(config).await.unwrap();

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::pipeline::error_code::ErrorCode;
 use crate::pipeline::intake::IntakeError;
 use crate::pipeline::parts::PartError;
 use crate::pipeline::queue::QueueError;
@@ -57,33 +58,42 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The status for an error `code` of the pipeline.
-pub fn status_of(code: &str) -> StatusCode {
+/// The one table of the pipeline's error codes and their HTTP statuses
+/// (exhaustive: a new code must say what it means here).
+pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "insufficient_storage" => StatusCode::INSUFFICIENT_STORAGE,
-        "upload_interrupted" | "bad_request" => StatusCode::BAD_REQUEST,
-        "not_found" => StatusCode::NOT_FOUND,
-        "conflict" => StatusCode::CONFLICT,
-        "queue_unavailable" | "busy" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::UploadInterrupted | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::QueueUnavailable | ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ApiError {
+    /// An error of the pipeline: its code, the status the table gives it,
+    /// and its message (the causes included, once).
+    fn of(code: ErrorCode, e: &dyn std::error::Error) -> ApiError {
+        ApiError::new(status_of(code), code.as_str(), e.to_string())
     }
 }
 
 impl From<IntakeError> for ApiError {
     fn from(e: IntakeError) -> ApiError {
-        ApiError::new(status_of(e.code()), e.code(), e.to_string())
+        ApiError::of(e.code(), &e)
     }
 }
 
 impl From<PartError> for ApiError {
     fn from(e: PartError) -> ApiError {
-        ApiError::new(status_of(e.code()), e.code(), e.to_string())
+        ApiError::of(e.code(), &e)
     }
 }
 
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> ApiError {
-        ApiError::new(status_of(e.code()), e.code(), e.to_string())
+        ApiError::of(e.code(), &e)
     }
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::Pipeline;
+use super::error_code::ErrorCode;
 use super::model::{Origin, Task, is_safe_id, new_task_id, today};
 use super::queue::{QueueError, Received};
 use super::spool::{Body, spool_as};
@@ -55,14 +56,16 @@ impl IntakeError {
     }
 
     /// A stable name for the kind of refusal, for clients and the HTTP mapping.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            IntakeError::TooLarge { .. } => "payload_too_large",
-            IntakeError::DiskFull(_) => "insufficient_storage",
-            IntakeError::Interrupted(_) => "upload_interrupted",
-            IntakeError::BadRequest(_) | IntakeError::NoKey | IntakeError::BadSeal(_) => "bad_request",
-            IntakeError::Io { .. } => "internal",
-            IntakeError::Queue(_) => "queue_unavailable",
+            IntakeError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            IntakeError::DiskFull(_) => ErrorCode::InsufficientStorage,
+            IntakeError::Interrupted(_) => ErrorCode::UploadInterrupted,
+            IntakeError::BadRequest(_) | IntakeError::NoKey | IntakeError::BadSeal(_) => {
+                ErrorCode::BadRequest
+            }
+            IntakeError::Io { .. } => ErrorCode::Internal,
+            IntakeError::Queue(e) => e.code(),
         }
     }
 

@@ -12,6 +12,8 @@ pub mod model;
 #[cfg(feature = "service")]
 pub mod cleanup;
 #[cfg(feature = "service")]
+pub mod error_code;
+#[cfg(feature = "service")]
 pub mod inbox;
 #[cfg(feature = "service")]
 pub mod intake;

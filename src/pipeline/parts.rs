@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::Pipeline;
+use super::error_code::ErrorCode;
 use super::gateway_job::GatewayJob;
 use super::intake::{BoxError, IntakeError};
 use super::model::{Origin, State, Task, new_task_id, now_ms, today};
@@ -35,11 +36,11 @@ pub enum PartError {
 }
 
 impl PartError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            PartError::NoTask(_) => "not_found",
-            PartError::BadIndex { .. } | PartError::Checksum { .. } => "bad_request",
-            PartError::Busy(_) => "conflict",
+            PartError::NoTask(_) => ErrorCode::NotFound,
+            PartError::BadIndex { .. } | PartError::Checksum { .. } => ErrorCode::BadRequest,
+            PartError::Busy(_) => ErrorCode::Conflict,
             PartError::Intake(i) => i.code(),
         }
     }

@@ -43,8 +43,8 @@ impl QueueError {
         true
     }
 
-    pub fn code(&self) -> &'static str {
-        "queue_unavailable"
+    pub fn code(&self) -> super::error_code::ErrorCode {
+        super::error_code::ErrorCode::QueueUnavailable
     }
 }
 
