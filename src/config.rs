@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::encode::{EncodeSettings, Quality, parse_size};
 pub use crate::pipeline::role::Role;
+use crate::secret::Secret;
 
 /// Keys whose values are never printed or logged.
 pub const SECRET_KEYS: &[&str] = &[
@@ -84,7 +85,7 @@ pub enum Staging {
     /// A JetStream object store bucket.
     Nats,
     /// An S3 bucket (through OpenDAL).
-    S3 { endpoint: String, bucket: String, region: Option<String>, access_key: String, secret_key: String },
+    S3 { endpoint: String, bucket: String, region: Option<String>, access_key: String, secret_key: Secret },
 }
 
 /// The cluster queue (`NATS_URL` and its companions).
@@ -93,8 +94,8 @@ pub struct Cluster {
     /// One or more server URLs.
     pub urls: Vec<String>,
     pub creds_file: Option<PathBuf>,
-    pub token: Option<String>,
-    pub user_password: Option<(String, String)>,
+    pub token: Option<Secret>,
+    pub user_password: Option<(String, Secret)>,
     pub tls_ca_file: Option<PathBuf>,
     /// Replicas of the stream and buckets the worker creates (1, 3 or 5).
     pub replicas: usize,
@@ -114,14 +115,14 @@ pub enum LogFormat {
 pub struct Config {
     pub name: String,
     pub core_host: Option<String>,
-    pub bootstrap_token: Option<String>,
+    pub bootstrap_token: Option<Secret>,
     pub bind_host: IpAddr,
     pub port: u16,
     pub log_level: tracing::Level,
     pub log_format: LogFormat,
     /// Worker pool size, resolved (never 0).
     pub workers: usize,
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// Days after which finished tasks are removed.
     pub clean_period_days: u32,
     /// A font put before the default chain for terminal recordings (`PATH` or `PATH#FACE`).
@@ -133,7 +134,7 @@ pub struct Config {
     pub thumbnails: Option<crate::thumbnails::ThumbnailSettings>,
     /// When the cleanup runs (cron, seconds first).
     pub clean_schedule: String,
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
     /// Host names (besides loopback ones) the API and console answer
     /// without a token (`ALLOWED_HOSTS`; `name` or `name:port`).
     pub allowed_hosts: Vec<String>,
@@ -380,7 +381,7 @@ fn cluster(s: &Sources) -> Result<Option<Cluster>, ConfigError> {
         return Err(bad("NATS_REPLICAS", &replicas.to_string(), "1, 3 or 5"));
     }
     let user_password = match (s.optional("NATS_USER"), s.optional("NATS_PASSWORD")) {
-        (Some(u), Some(p)) => Some((u, p)),
+        (Some(u), Some(p)) => Some((u, Secret(p))),
         (None, None) => None,
         _ => return Err(ConfigError("NATS_USER and NATS_PASSWORD go together: set both or neither".into())),
     };
@@ -393,7 +394,7 @@ fn cluster(s: &Sources) -> Result<Option<Cluster>, ConfigError> {
     Ok(Some(Cluster {
         urls,
         creds_file: file("NATS_CREDS_FILE")?,
-        token: s.optional("NATS_TOKEN"),
+        token: s.optional("NATS_TOKEN").map(Secret),
         user_password,
         tls_ca_file: file("NATS_TLS_CA_FILE")?,
         replicas,
@@ -414,7 +415,7 @@ fn staging(s: &Sources) -> Result<Staging, ConfigError> {
                 bucket: need("STAGING_S3_BUCKET")?,
                 region: s.optional("STAGING_S3_REGION"),
                 access_key: s.optional("STAGING_S3_ACCESS_KEY").unwrap_or_default(),
-                secret_key: s.optional("STAGING_S3_SECRET_KEY").unwrap_or_default(),
+                secret_key: Secret(s.optional("STAGING_S3_SECRET_KEY").unwrap_or_default()),
             })
         }
         _ => Err(bad("STAGING", &v, "nats or s3")),
@@ -495,13 +496,13 @@ impl Config {
         Ok(Config {
             name: s.optional("NAME").unwrap_or_else(hostname),
             core_host,
-            bootstrap_token: s.optional("BOOTSTRAP_TOKEN"),
+            bootstrap_token: s.optional("BOOTSTRAP_TOKEN").map(Secret),
             bind_host,
             port,
             log_level,
             log_format,
             workers: if count == 0 { usable_cpus() + 1 } else { count },
-            secret_key,
+            secret_key: secret_key.map(Secret),
             clean_period_days: number(s, "VIDEO_WORKER_CLEAN_PERIOD", "a number of days (0 or more)")?,
             terminal_font: match s.optional("TERMINAL_FONT") {
                 Some(f) if !crate::terminal::font::FontSpec::parse(&f).path.is_file() => {
@@ -520,7 +521,7 @@ impl Config {
             },
             thumbnails,
             clean_schedule: s.get("VIDEO_WORKER_CLEAN_SCHEDULE").trim().to_string(),
-            api_token,
+            api_token: api_token.map(Secret),
             allowed_hosts: allowed_hosts(s)?,
             ignore_verify_certs: boolean(s, "IGNORE_VERIFY_CERTS")?,
             data_dir,
@@ -687,6 +688,30 @@ mod tests {
             .map(|_| String::new())
             .unwrap_or_else(|e| e.to_string());
         assert!(!e.contains("pw-secret"), "{e}");
+    }
+
+    #[test]
+    fn a_configuration_printed_whole_shows_no_secret() {
+        let c = config(&[
+            ("VIDEO_WORKER_API_TOKEN", "api-token-value"),
+            ("BOOTSTRAP_TOKEN", "bootstrap-value"),
+            ("VIDEO_WORKER_SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+            ("NATS_URL", "nats://a:4222"),
+            ("NATS_USER", "u"),
+            ("NATS_PASSWORD", "nats-password-value"),
+            ("NATS_TOKEN", "nats-token-value"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "api-token-value",
+            "bootstrap-value",
+            "0123456789abcdef",
+            "nats-password-value",
+            "nats-token-value",
+        ] {
+            assert!(!shown.contains(secret), "{secret} printed");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod playback;
 pub mod queues;
 pub mod render;
 pub mod seal;
+pub mod secret;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod snapshot;

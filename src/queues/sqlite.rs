@@ -542,7 +542,6 @@ mod tests {
     use super::*;
     use crate::pipeline::gateway_job::TaskConfig;
     use crate::pipeline::model::{new_task_id, today};
-    use crate::pipeline::queue::Queue;
 
     fn task(state: State) -> Task {
         Task {

@@ -24,11 +24,11 @@ use crate::jumpserver::ports::JumpServerPorts;
 use crate::pipeline::ports::{Destinations, Fixed, NoReports, Reporting, Storage};
 use crate::pipeline::queue::Queue;
 use crate::pipeline::{Pipeline, Settings, cleanup, inbox, parts, pool};
-use crate::queues::nats::{NatsQueue, S3Staging, Staging};
+use crate::queues::nats::{Background, NatsQueue, S3Staging, Staging};
 use crate::queues::sqlite::SqliteQueue;
 use crate::seal::Key;
 use crate::storage::LocalStorage;
-use crate::storage::object::{ObjectStorage, ObjectStore, S3Like, Secret};
+use crate::storage::object::{ObjectStorage, ObjectStore, S3Like};
 
 /// The pipeline's settings from the service's configuration.
 fn settings(c: &Config) -> Settings {
@@ -78,7 +78,7 @@ pub async fn assemble(config: Config) -> anyhow::Result<Assembly> {
         .with_context(|| format!("DATA_DIR {}: cannot create", config.data_dir.display()))?;
     let key = match &config.secret_key {
         Some(secret) => Some(Arc::new(
-            Key::from_secret(secret).map_err(|e| anyhow::anyhow!("VIDEO_WORKER_SECRET_KEY: {e}"))?,
+            Key::from_secret(secret.expose()).map_err(|e| anyhow::anyhow!("VIDEO_WORKER_SECRET_KEY: {e}"))?,
         )),
         None => None,
     };
@@ -127,7 +127,7 @@ async fn open_queue(
             let store = ObjectStore::S3(S3Like {
                 bucket: bucket.clone(),
                 access_key: access_key.clone(),
-                secret_key: Secret(secret_key.clone()),
+                secret_key: secret_key.clone(),
                 endpoint: endpoint.clone(),
                 region: region.clone(),
             });
@@ -136,9 +136,9 @@ async fn open_queue(
             Some(Arc::new(S3Staging::new(storage)))
         }
     };
+    let background = Background { shutdown, tracker: tracker.clone() };
     let q =
-        NatsQueue::start(cluster, &config.name, outbox, config.tasks_dir(), key, staging, shutdown, tracker)
-            .await?;
+        NatsQueue::start(cluster, &config.name, outbox, config.tasks_dir(), key, staging, background).await?;
     Ok(Arc::new(q))
 }
 
@@ -148,7 +148,7 @@ fn link_to_core(config: &Config, host: &str, shutdown: CancellationToken) -> any
         LegacySessions::open(&config.data_dir.join("keys")).context("DATA_DIR/keys/.session_key")?;
     let identity = Identity {
         name: config.name.clone(),
-        bootstrap_token: config.bootstrap_token.clone(),
+        bootstrap_token: config.bootstrap_token.as_ref().map(|t| t.expose().to_string()),
         data_dir: config.data_dir.clone(),
     };
     Ok(CoreLink::new(Arc::new(client), sessions, identity, shutdown))
@@ -291,7 +291,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         pipeline: pipeline.clone(),
         link,
         admission: Admission::new(config.max_concurrent_uploads, config.max_pending_tasks),
-        token: Token(config.api_token.as_deref().map(Arc::from)),
+        token: Token(config.api_token.as_ref().map(|t| Arc::from(t.expose()))),
         health,
         metrics,
         max_parts_per_task: config.max_parts_per_task,

@@ -15,14 +15,7 @@ use super::stream_put::{self, PartPlan};
 use crate::pipeline::ports::{Fetched, Storage, StorageError, Stored};
 
 /// Credentials are kept out of `Debug` output and logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "******" })
-    }
-}
+pub use crate::secret::Secret;
 
 /// A bucket with keys, the shape of S3 and the S3-like stores.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,10 +27,10 @@ pub async fn connect(c: &Cluster, node: &str) -> Result<async_nats::Client, Clus
             .map_err(|e| ClusterError::new(format!("NATS_CREDS_FILE {}", path.display()), e))?;
     }
     if let Some(token) = &c.token {
-        o = o.token(token.clone());
+        o = o.token(token.expose().to_string());
     }
     if let Some((user, password)) = &c.user_password {
-        o = o.user_and_password(user.clone(), password.clone());
+        o = o.user_and_password(user.clone(), password.expose().to_string());
     }
     if let Some(ca) = &c.tls_ca_file {
         o = o.add_root_certificates(ca.clone()).require_tls(true);

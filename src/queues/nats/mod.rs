@@ -24,7 +24,7 @@ mod records;
 mod staging;
 
 pub use connect::{Objects, connect};
-pub use queue::NatsQueue;
+pub use queue::{Background, NatsQueue};
 pub use staging::{NatsStaging, S3Staging, Staging, StagingError};
 
 /// The JetStream objects the worker creates when absent.

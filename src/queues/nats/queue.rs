@@ -36,6 +36,13 @@ pub(super) struct Job {
     pub task: String,
 }
 
+/// Where the queue's own loops run: stopped by `shutdown`, waited for
+/// through `tracker`.
+pub struct Background {
+    pub shutdown: CancellationToken,
+    pub tracker: tokio_util::task::TaskTracker,
+}
+
 #[derive(Clone)]
 pub struct NatsQueue {
     pub(super) inner: Arc<Inner>,
@@ -70,9 +77,9 @@ impl NatsQueue {
         tasks_dir: PathBuf,
         key: Option<Arc<Key>>,
         staging: Option<Arc<dyn Staging>>,
-        shutdown: CancellationToken,
-        tracker: &tokio_util::task::TaskTracker,
+        background: Background,
     ) -> Result<NatsQueue, ClusterError> {
+        let Background { shutdown, tracker } = background;
         let client = super::connect(cluster, node).await?;
         let q = NatsQueue {
             inner: Arc::new(Inner {
