@@ -132,87 +132,19 @@ impl<'de> Visitor<'de> for Top<'_> {
                 "height" => self.seen.height = map.next_value::<Scalar>()?.count().unwrap_or(0),
                 "stdout" => map.next_value_seed(Frames { seen: self.seen })?,
                 _ => {
+                    // KoKo's `"<seconds>": "<data>"`; anything else is odd.
                     let ms = key.trim().parse::<f64>().ok().and_then(seconds_to_ms);
-                    map.next_value_seed(Entry { seen: self.seen, ms, key })?;
+                    match (map.next_value::<Scalar>()?, ms) {
+                        (Scalar::Text(text), Some(ms)) => {
+                            self.seen.hold(&text).map_err(de::Error::custom)?;
+                            self.seen.entries.push(Event { ms, kind: EventKind::Output(text) });
+                        }
+                        _ => self.seen.odd_keys.push(key),
+                    }
                 }
             }
         }
         Ok(())
-    }
-}
-
-/// One KoKo entry's value (or any other key's, ignored).
-struct Entry<'a> {
-    seen: &'a mut Seen,
-    ms: Option<i64>,
-    key: String,
-}
-
-impl<'de> DeserializeSeed<'de> for Entry<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Entry<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a value")
-    }
-
-    fn visit_string<E: de::Error>(self, text: String) -> Result<(), E> {
-        let Some(ms) = self.ms else {
-            self.seen.odd_keys.push(self.key);
-            return Ok(());
-        };
-        self.seen.hold(&text).map_err(E::custom)?;
-        self.seen.entries.push(Event { ms, kind: EventKind::Output(text) });
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
-        self.visit_string(text.to_string())
-    }
-
-    // Anything else (v1's `duration`, `env`, ...) is not an entry.
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        self.odd();
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        self.odd();
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        self.odd();
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        self.odd();
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.odd();
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.odd();
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        self.odd();
-        Ok(())
-    }
-}
-
-impl Entry<'_> {
-    fn odd(self) {
-        self.seen.odd_keys.push(self.key);
     }
 }
 
@@ -308,11 +240,14 @@ impl Scalar {
 
 impl<'de> serde::Deserialize<'de> for Scalar {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
-        d.deserialize_any(ScalarVisitor)
+        d.deserialize_any(ScalarVisitor { pairs: true })
     }
 }
 
-struct ScalarVisitor;
+/// Reads a [`Scalar`]; `pairs: false` does not look inside lists at all.
+struct ScalarVisitor {
+    pairs: bool,
+}
 
 impl<'de> Visitor<'de> for ScalarVisitor {
     type Value = Scalar;
@@ -342,7 +277,11 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Other)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-        // Only the pair's two elements are kept, and only when they are
+        if !self.pairs {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(Scalar::Other);
+        }
+        // Only a pair's two elements are kept, and only when they are
         // scalars: nested lists are drained.
         let first = seq.next_element::<Flat>()?;
         let second = seq.next_element::<Flat>()?;
@@ -366,43 +305,7 @@ struct Flat(Scalar);
 
 impl<'de> serde::Deserialize<'de> for Flat {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Flat, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v as f64, Some(v)))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v as f64, u64::try_from(v).ok()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v, None))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-        }
-        Ok(Flat(d.deserialize_any(V)?))
+        Ok(Flat(d.deserialize_any(ScalarVisitor { pairs: false })?))
     }
 }
 
