@@ -322,3 +322,91 @@ fn staging_in_s3_keeps_recordings_sealed_until_the_outputs_are_stored() {
     let (_, log) = receiver.get(&format!("/api/v1/tasks/{id}/log"));
     assert!(log.contains("received on receiver") && log.contains("started on worker t1"), "{log}");
 }
+
+/// Fenced claims, through the queue seam against the real server: once
+/// another node claimed the task (as after the ack wait, while this one was
+/// cut off), this node's late writes are refused, the record keeps the new
+/// holder's state, and the staged recording stays; a done task whose job
+/// comes again stays done.
+#[test]
+fn a_claim_lost_to_another_node_refuses_the_late_attempt_and_done_stays_done() {
+    use video_worker::pipeline::model::{Origin, State, Task, new_task_id, today};
+    use video_worker::pipeline::queue::{Outcome, QueueError, Received, TaskStore, WorkQueue};
+    use video_worker::queues::nats::{Background, NatsQueue};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nats) = NatsServer::start(dir.path()) else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cluster = video_worker::config::Cluster {
+            urls: vec![nats.url()],
+            creds_file: None,
+            token: None,
+            user_password: None,
+            tls_ca_file: None,
+            replicas: 1,
+            ack_wait: Duration::from_secs(30),
+            staging: video_worker::config::Staging::Nats,
+        };
+        let data = dir.path().join("node-a");
+        std::fs::create_dir_all(data.join("tasks")).unwrap();
+        let outbox = video_worker::queues::sqlite::SqliteQueue::open(&data.join("outbox.db"), None).unwrap();
+        let background = Background {
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            tracker: tokio_util::task::TaskTracker::new(),
+        };
+        let a = NatsQueue::start(&cluster, "node-a", outbox, data.join("tasks"), None, None, background)
+            .await
+            .unwrap();
+        // A recording received on node A, handed to the cluster.
+        let id = new_task_id();
+        a.insert(Task::receiving(&id, "s1", Origin::Api, today())).await.unwrap();
+        let task_dir = video_worker::pipeline::task_dir::TaskDir::new(&data.join("tasks"), &id);
+        task_dir.create().unwrap();
+        std::fs::write(task_dir.part(0), b"4.sync,4.1000;").unwrap();
+        let received = Received { session_id: "s1".into(), parts: 1, bytes: 14, metadata: None };
+        a.enqueue(&id, received).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let lease = a.next("node-a", Duration::from_secs(30), &stop).await.unwrap().expect("the job");
+        lease.progress(0.5).await.unwrap();
+        // Node B claims the record meanwhile.
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let kv = js.get_key_value("video_worker_tasks").await.unwrap();
+        rewrite(&kv, &id, |r| {
+            r["worker"] = "node-b".into();
+            r["attempts"] = 2.into();
+        })
+        .await;
+        let late = lease.progress(0.9).await;
+        assert!(matches!(late, Err(QueueError::LostClaim(_))), "{late:?}");
+        assert!(lease.is_lost());
+        assert!(matches!(lease.confirm().await, Err(QueueError::LostClaim(_))), "no effect after the loss");
+        let settled = lease.settle(Outcome::Done { outputs: vec![], note: None }).await;
+        assert!(matches!(settled, Err(QueueError::LostClaim(_))), "{settled:?}");
+        let record = a.get(&id).await.unwrap().unwrap();
+        assert_eq!((record.state, record.worker.as_deref()), (State::Converting, Some("node-b")));
+        assert_eq!(record.progress, 0.5, "the late progress was not written");
+        let staging = js.get_object_store("video_worker_staging").await.unwrap();
+        assert!(staging.info(&format!("{id}/input/0000.guac")).await.is_ok(), "the staged recording stays");
+        // Node B finishes; a job for the task that comes again changes nothing.
+        rewrite(&kv, &id, |r| {
+            r["state"] = "done".into();
+            r["finished_at"] = 1.into();
+        })
+        .await;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("{id}.again").as_str());
+        let job = serde_json::json!({ "task": id }).to_string();
+        js.publish_with_headers("video_worker.jobs", headers, job.into()).await.unwrap().await.unwrap();
+        let again = a.next("node-a", Duration::from_secs(3), &stop).await.unwrap();
+        assert!(again.is_none(), "a done task is never claimed again");
+        assert_eq!(a.get(&id).await.unwrap().unwrap().state, State::Done);
+    });
+}
+
+/// Another node's write of a task record (the test plays node B).
+async fn rewrite(kv: &async_nats::jetstream::kv::Store, id: &str, f: impl FnOnce(&mut serde_json::Value)) {
+    let entry = kv.entry(id).await.unwrap().unwrap();
+    let mut record: serde_json::Value = serde_json::from_slice(&entry.value).unwrap();
+    f(&mut record);
+    kv.update(id, serde_json::to_vec(&record).unwrap().into(), entry.revision).await.unwrap();
+}

@@ -135,16 +135,28 @@ pub async fn run(pipeline: &Pipeline, lease: Box<dyn Lease>) {
             let done = Outcome::Done { outputs: produced.outputs.clone(), note };
             match lease.settle(done).await {
                 Ok(()) => after_done(pipeline, &task, &dir, &log, &produced, &*storage, started).await,
+                Err(QueueError::LostClaim(_)) => refused(&task, &dir, &log),
                 // Stored but not recorded: the next attempt finds the files stored.
                 Err(e) => tracing::error!(task = %task.id, error = %e, "cannot record the finished task"),
             }
         }
-        Err(e) => {
-            if let Err(e) = lease.settle(failed(pipeline, &task, &log, e)).await {
-                tracing::error!(task = %task.id, error = %e, "cannot record how the task ended");
-            }
-        }
+        Err(_) if lease.is_lost() => refused(&task, &dir, &log),
+        Err(e) => match lease.settle(failed(pipeline, &task, &log, e)).await {
+            Err(QueueError::LostClaim(_)) => refused(&task, &dir, &log),
+            Err(e) => tracing::error!(task = %task.id, error = %e, "cannot record how the task ended"),
+            Ok(()) => {}
+        },
     }
+}
+
+/// Another node claimed the task while this one was cut off: this
+/// attempt's late result is refused, and its files here go (the other
+/// node has its own copy of the staged recording).
+fn refused(task: &Task, dir: &TaskDir, log: &TaskLog) {
+    log.line("the claim was lost to another node: this attempt's late result is refused");
+    tracing::warn!(task = %task.id, "the claim was lost to another node: this attempt's late result is refused and its local files removed");
+    let _ = std::fs::remove_dir_all(dir.input());
+    let _ = std::fs::remove_dir_all(dir.output());
 }
 
 /// Passes progress to the queue while the task runs: at each change, and at
@@ -156,7 +168,9 @@ async fn heartbeat(lease: &dyn Lease, mut seen: watch::Receiver<f64>) -> std::co
         ticker.tick().await;
         let now = *seen.borrow_and_update();
         if now != last.0 || last.1.elapsed() >= Duration::from_secs(5) {
-            if let Err(e) = lease.progress(now).await {
+            if let Err(e) = lease.progress(now).await
+                && !matches!(e, QueueError::LostClaim(_))
+            {
                 tracing::warn!(task = %lease.task().id, error = %e, "cannot record the progress");
             }
             last = (now, Instant::now());
@@ -187,6 +201,9 @@ async fn attempt(
         store_all(&a, lease, &produced, &*storage).await?;
     }
     if let Some(r) = &a.reporter {
+        // Only the holder of the claim tells anyone (a node cut off past
+        // its claim must not report what another node now does).
+        lease.confirm().await?;
         tell_core(&**r, &produced, &a.log).await?;
     }
     Ok((produced, storage))

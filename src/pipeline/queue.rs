@@ -34,6 +34,11 @@ pub enum QueueError {
     Join(#[from] tokio::task::JoinError),
     #[error("task queue unavailable: {0}")]
     Unavailable(String),
+    /// The lease is no longer this attempt's: another node claimed the task
+    /// (this one was cut off longer than the claim lasts). Its writes and
+    /// effects are refused.
+    #[error("task {0}: the claim was lost to another node; this attempt's result is refused")]
+    LostClaim(String),
 }
 
 impl QueueError {
@@ -110,6 +115,17 @@ pub trait Lease: Send + Sync {
 
     /// Settles the task; the lease is over.
     fn settle(self: Box<Self>, outcome: Outcome) -> QueueFuture<'static, ()>;
+
+    /// Says the lease still holds the task, before an effect outside the
+    /// queue (telling core): a lost claim answers [`QueueError::LostClaim`].
+    fn confirm(&self) -> QueueFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether the claim was lost (the attempt's result will be refused).
+    fn is_lost(&self) -> bool {
+        false
+    }
 }
 
 /// The task records: what every view and every step reads and writes.

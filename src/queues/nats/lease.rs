@@ -2,6 +2,13 @@
 //! job is in progress every third of the ack wait, so a long conversion is
 //! never handed to a second node; a transcoder that dies stops telling, and
 //! the job goes to another one when the ack wait runs out.
+//!
+//! Every write of the attempt is fenced: it is made only while the record
+//! is still at the revision the claim (or the attempt's last write) left.
+//! A node cut off for longer than the ack wait finds, at its next write,
+//! that another node claimed the task: it writes nothing more (no
+//! progress, no outputs, no done or failed), tells nobody, and its job is
+//! not acknowledged (the other node holds it now).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +16,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind};
 
 use super::queue::NatsQueue;
-use super::records::Change;
 use super::staging::{log_name, part_name};
 use crate::pipeline::model::{Output, State, Task, now_ms};
 use crate::pipeline::queue::{Lease, Outcome, QueueError, QueueFuture};
@@ -19,10 +25,14 @@ pub struct NatsLease {
     task: Task,
     msg: Arc<jetstream::Message>,
     keepalive: tokio::task::AbortHandle,
+    /// The record's revision after this attempt's last write (its fence);
+    /// the lock keeps the heartbeat and the attempt's own writes in order.
+    revision: tokio::sync::Mutex<u64>,
+    lost: std::sync::atomic::AtomicBool,
 }
 
 impl NatsLease {
-    pub(super) fn new(queue: NatsQueue, task: Task, msg: jetstream::Message) -> NatsLease {
+    pub(super) fn new(queue: NatsQueue, task: Task, revision: u64, msg: jetstream::Message) -> NatsLease {
         let msg = Arc::new(msg);
         let every = (queue.inner.ack_wait / 3).max(Duration::from_millis(500));
         let keepalive = tokio::spawn({
@@ -38,12 +48,28 @@ impl NatsLease {
         })
         .abort_handle();
         queue.inner.held.lock().unwrap_or_else(|e| e.into_inner()).insert(task.id.clone(), msg.clone());
-        NatsLease { queue, task, msg, keepalive }
+        let (revision, lost) = (tokio::sync::Mutex::new(revision), std::sync::atomic::AtomicBool::new(false));
+        NatsLease { queue, task, msg, keepalive, revision, lost }
     }
 
-    async fn update(&self, change: impl FnMut(&mut Task) -> Change) -> Result<(), QueueError> {
-        self.queue.objects()?.records.update(&self.task.id, change).await?;
-        Ok(())
+    /// A fenced write: refused once another node wrote the record.
+    async fn update(&self, change: impl FnOnce(&mut Task)) -> Result<(), QueueError> {
+        let mut revision = self.revision.lock().await;
+        if self.is_lost() {
+            return Err(QueueError::LostClaim(self.task.id.clone()));
+        }
+        match self.queue.objects()?.records.write_fenced(&self.task.id, *revision, change).await? {
+            Some(next) => {
+                *revision = next;
+                Ok(())
+            }
+            None => {
+                self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.keepalive.abort();
+                tracing::warn!(task = %self.task.id, node = %self.queue.inner.node, "the claim on the task was lost to another node: this attempt writes nothing more");
+                Err(QueueError::LostClaim(self.task.id.clone()))
+            }
+        }
     }
 
     /// Keeps the task's log with the task (every node's `/log` reads it).
@@ -66,28 +92,34 @@ impl NatsLease {
                 (State::Queued, AckKind::Nak(Some(Duration::from_millis((*delay_ms).max(0) as u64))))
             }
         };
-        self.update(|t| {
-            t.state = state;
-            t.updated_at = now;
-            match &outcome {
-                Outcome::Done { outputs, note } => {
-                    t.outputs = outputs.clone();
-                    t.last_error = note.clone();
-                    t.progress = 1.0;
-                    t.finished_at = Some(now);
+        let written = self
+            .update(|t| {
+                t.state = state;
+                t.updated_at = now;
+                match &outcome {
+                    Outcome::Done { outputs, note } => {
+                        t.outputs = outputs.clone();
+                        t.last_error = note.clone();
+                        t.progress = 1.0;
+                        t.finished_at = Some(now);
+                    }
+                    Outcome::Failed { error } => {
+                        t.last_error = Some(error.clone());
+                        t.finished_at = Some(now);
+                    }
+                    Outcome::Retry { error, delay_ms } => {
+                        t.last_error = Some(error.clone());
+                        t.next_attempt_at = now + delay_ms;
+                    }
                 }
-                Outcome::Failed { error } => {
-                    t.last_error = Some(error.clone());
-                    t.finished_at = Some(now);
-                }
-                Outcome::Retry { error, delay_ms } => {
-                    t.last_error = Some(error.clone());
-                    t.next_attempt_at = now + delay_ms;
-                }
-            }
-            Change::Write
-        })
-        .await?;
+            })
+            .await;
+        if let Err(e) = written {
+            // A lost claim leaves the job to its new holder: no ack, no nak.
+            self.keepalive.abort();
+            self.queue.inner.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.task.id);
+            return Err(e);
+        }
         self.stage_log().await;
         if state == State::Done {
             // The outputs are stored and core was told: only now does the
@@ -125,7 +157,6 @@ impl Lease for NatsLease {
         Box::pin(self.update(move |t| {
             t.progress = fraction;
             t.updated_at = now_ms();
-            Change::Write
         }))
     }
 
@@ -134,11 +165,18 @@ impl Lease for NatsLease {
             t.state = State::Uploading;
             t.outputs = outputs.to_vec();
             t.updated_at = now_ms();
-            Change::Write
         }))
     }
 
     fn settle(self: Box<Self>, outcome: Outcome) -> QueueFuture<'static, ()> {
         Box::pin(self.finish(outcome))
+    }
+
+    fn confirm(&self) -> QueueFuture<'_, ()> {
+        Box::pin(self.update(|t| t.updated_at = now_ms()))
+    }
+
+    fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -276,7 +276,7 @@ impl NatsQueue {
         };
         let claimed = o
             .records
-            .update(&job.task, |t| {
+            .update_at(&job.task, |t| {
                 if t.state.is_finished() {
                     return Change::Keep;
                 }
@@ -288,8 +288,8 @@ impl NatsQueue {
                 Change::Write
             })
             .await;
-        let task = match claimed {
-            Ok(Some(t)) if !t.state.is_finished() => t,
+        let (task, revision) = match claimed {
+            Ok(Some((t, revision))) if !t.state.is_finished() => (t, revision),
             Ok(found) => {
                 let why = if found.is_some() { "finished" } else { "removed" };
                 tracing::info!(task = %job.task, "a job for a {why} task was acknowledged");
@@ -302,7 +302,7 @@ impl NatsQueue {
                 return None;
             }
         };
-        let lease = NatsLease::new(self.clone(), task, msg);
+        let lease = NatsLease::new(self.clone(), task, revision, msg);
         match self.fetch_input(o, lease.task()).await {
             Ok(()) => Some(Box::new(lease)),
             Err(Fetch::Missing(name)) => {

@@ -75,22 +75,56 @@ impl Records {
     pub async fn update(
         &self,
         id: &str,
-        mut change: impl FnMut(&mut Task) -> Change,
+        change: impl FnMut(&mut Task) -> Change,
     ) -> Result<Option<Task>, QueueError> {
+        Ok(self.update_at(id, change).await?.map(|(task, _)| task))
+    }
+
+    /// [`Records::update`], also answering the revision the record has
+    /// now: a claim's fence (see [`Records::write_fenced`]).
+    pub async fn update_at(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Task) -> Change,
+    ) -> Result<Option<(Task, u64)>, QueueError> {
         for _ in 0..50 {
             let Some((mut task, revision)) = self.entry(id).await? else {
                 return Ok(None);
             };
             if let Change::Keep = change(&mut task) {
-                return Ok(Some(task));
+                return Ok(Some((task, revision)));
             }
             match self.kv.update(id, self.encode(&task), revision).await {
-                Ok(_) => return Ok(Some(task)),
+                Ok(now) => return Ok(Some((task, now))),
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
                 Err(e) => return Err(ClusterError::new(format!("update task {id}"), e).into()),
             }
         }
         Err(QueueError::Unavailable(format!("task {id}: too many concurrent updates")))
+    }
+
+    /// Changes the record only if it is still at `revision` (the one the
+    /// holder's claim, or its last write, left): a fenced write. Answers
+    /// the new revision, or `None` when anyone else wrote the record since
+    /// (another node claimed the task, or it was removed): the claim is lost.
+    pub async fn write_fenced(
+        &self,
+        id: &str,
+        revision: u64,
+        change: impl FnOnce(&mut Task),
+    ) -> Result<Option<u64>, QueueError> {
+        let Some((mut task, now)) = self.entry(id).await? else {
+            return Ok(None);
+        };
+        if now != revision {
+            return Ok(None);
+        }
+        change(&mut task);
+        match self.kv.update(id, self.encode(&task), revision).await {
+            Ok(next) => Ok(Some(next)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(ClusterError::new(format!("update task {id}"), e).into()),
+        }
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), QueueError> {
