@@ -2,10 +2,12 @@
 //! (Debian asciinema 2.2 and util-linux script; `tests/terminal/record.sh`
 //! made the fixtures, `shapes.py` their KoKo, v1, v3, guacd and `.tar`
 //! shapes), checked against an independent emulator (the `vt100` crate),
-//! against OCR (tesseract), and through the real binary and ffmpeg.
+//! against OCR (tesseract), against FreeType's hinted render (Pillow), and
+//! through the real binary and ffmpeg (also with no system fonts at all).
 //!
-//! Tests that need tesseract fail instead of skipping when
-//! `VW_REQUIRE_TERMINAL_TOOLS` is set (scripts/test.sh sets it).
+//! Tests that need tesseract or Pillow fail instead of skipping when
+//! `VW_REQUIRE_TERMINAL_TOOLS` is set, and the one that needs root when
+//! `VW_REQUIRE_ROOT` is (scripts/test.sh sets both).
 
 mod common;
 
@@ -586,7 +588,8 @@ fn a_recorded_resize_grows_the_terminal_and_the_picture() {
 }
 
 /// Runs as root only (a private mount namespace needs it): `false`, with a
-/// notice, otherwise, unless `VW_REQUIRE_ROOT` (set by CI) makes it a failure.
+/// notice, otherwise, unless `VW_REQUIRE_ROOT` (scripts/test.sh sets it as
+/// root) makes it a failure.
 fn root_or_skip() -> bool {
     let root =
         Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");

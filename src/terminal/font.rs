@@ -94,9 +94,6 @@ pub enum Hinting {
     /// and Pillow draw, and what reads best (docs/terminal.md).
     #[default]
     Normal,
-    /// Vertical only (`FT_LOAD_TARGET_LIGHT`): glyph shapes kept, stems
-    /// blurred horizontally.
-    Light,
     /// The outlines as designed, scaled: kept for comparisons.
     Off,
 }
@@ -105,7 +102,6 @@ impl Hinting {
     fn target(self) -> Option<Target> {
         match self {
             Hinting::Normal => Some(SmoothMode::Normal.into()),
-            Hinting::Light => Some(SmoothMode::Light.into()),
             Hinting::Off => None,
         }
     }
@@ -329,14 +325,21 @@ enum Curve {
     Cubic(Point, Point, Point, Point),
 }
 
+impl Curve {
+    /// Its end and control points (repeated to make four): the curve lies within them.
+    fn points(&self) -> [Point; 4] {
+        match *self {
+            Curve::Line(a, b) => [a, b, b, b],
+            Curve::Quad(a, b, c) => [a, b, c, c],
+            Curve::Cubic(a, b, c, d) => [a, b, c, d],
+        }
+    }
+}
+
 impl Outline {
-    /// The whole pixels the outline touches: (left, top, right, bottom).
+    /// The whole pixels the outline's points touch: (left, top, right, bottom).
     fn pixel_bounds(&self) -> Option<(i32, i32, i32, i32)> {
-        let mut points = self.curves.iter().flat_map(|c| match c {
-            Curve::Line(a, b) => vec![*a, *b],
-            Curve::Quad(a, b, c) => vec![*a, *b, *c],
-            Curve::Cubic(a, b, c, d) => vec![*a, *b, *c, *d],
-        });
+        let mut points = self.curves.iter().flat_map(Curve::points);
         let first = points.next()?;
         let (mut x0, mut y0, mut x1, mut y1) = (first.x, first.y, first.x, first.y);
         for p in points {
