@@ -13,9 +13,10 @@
 //!
 //! Outlines are hinted (skrifa: the TrueType interpreter for fonts with
 //! instructions, FreeType's autohinter for the others, as FreeType chooses)
-//! and placed at whole pixels: unhinted, a 16 px CJK stroke straddles two
-//! pixel columns and comes out as a grey smear that OCR, and eyes, misread
-//! (docs/terminal.md has the figures).
+//! and placed at whole pixels, so the picture is the one FreeType, and so a
+//! desktop terminal, draws: unhinted, DejaVu's stems fall between pixels and
+//! come out grey. (WenQuanYi's CJK outlines rasterise to the same pixels
+//! hinted or not; docs/terminal.md has the measurements.)
 //!
 //! A glyph from a fallback font is hinted at a size at which it fits the
 //! cells it occupies (two for a wide character) and centred there on a

@@ -7,6 +7,7 @@
 set -euo pipefail
 out=${1:?usage: record.sh OUT_DIR}
 mkdir -p "$out"
+out=$(cd "$out" && pwd) # section 1b records from another directory
 work=$(mktemp -d)
 trap 'rm -rf "$work"; tmux kill-session -t vw-rec 2>/dev/null || true' EXIT
 printf '第一行 中文文本 日本語 かな 한국어\nplain ascii line\n' >"$work/cjk.txt"
