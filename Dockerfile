@@ -43,14 +43,13 @@ RUN find /usr/lib /usr/lib64 -xdev \( -type f -o -type l \) 2>/dev/null | sort >
 
 FROM debian:bookworm-slim
 # tini (PID 1: reaps ffmpeg, forwards SIGTERM), curl (health probe), CA
-# certificates (core, S3 and the other storages), fonts for rendering text
-# (terminal recordings are drawn in DejaVu Sans Mono with WenQuanYi Micro Hei
-# Mono for CJK: docs/terminal.md);
+# certificates (core, S3 and the other storages); no fonts (terminal
+# recordings are drawn in fonts compiled into the binary: docs/terminal.md);
 # nothing recommended, no package lists kept (the slim base already drops
 # documentation).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       tini curl ca-certificates fonts-dejavu-core fonts-wqy-microhei \
+       tini curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log
 COPY --from=ffmpeg /out/ /
 RUN ldconfig && ffmpeg -hide_banner -loglevel error -f lavfi -i color=black:s=64x64:d=0.2 -c:v libx264 -f mp4 -y /tmp/t.mp4 \

@@ -2,10 +2,12 @@
 //! (Debian asciinema 2.2 and util-linux script; `tests/terminal/record.sh`
 //! made the fixtures, `shapes.py` their KoKo, v1, v3, guacd and `.tar`
 //! shapes), checked against an independent emulator (the `vt100` crate),
-//! against OCR (tesseract), and through the real binary and ffmpeg.
+//! against OCR (tesseract), against FreeType's hinted render (Pillow), and
+//! through the real binary and ffmpeg (also with no system fonts at all).
 //!
-//! Tests that need tesseract fail instead of skipping when
-//! `VW_REQUIRE_TERMINAL_TOOLS` is set (scripts/test.sh sets it).
+//! Tests that need tesseract or Pillow fail instead of skipping when
+//! `VW_REQUIRE_TERMINAL_TOOLS` is set, and the one that needs root when
+//! `VW_REQUIRE_ROOT` is (scripts/test.sh sets both).
 
 mod common;
 
@@ -184,6 +186,36 @@ fn tool_or_skip(tool: &str) -> bool {
     found
 }
 
+/// Whether tesseract has its Simplified Chinese model.
+fn has_chinese_ocr() -> bool {
+    let langs = Command::new("tesseract").arg("--list-langs").output().unwrap();
+    String::from_utf8_lossy(&langs.stdout).lines().any(|l| l.trim() == "chi_sim")
+}
+
+/// The text tesseract reads in a picture (`--psm 6`: a block of lines).
+fn ocr(png: &Path, lang: &str) -> String {
+    let out = Command::new("tesseract").arg(png).arg("-").args(["--psm", "6", "-l", lang]).output().unwrap();
+    assert!(out.status.success(), "tesseract: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The CJK ideographs of `expected` that OCR `read`, in order (the longest
+/// common subsequence of the two texts' ideographs), and how many there are.
+fn ideographs_found(expected: &str, read: &str) -> (usize, usize) {
+    let ideographs =
+        |s: &str| -> Vec<char> { s.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).collect() };
+    let (a, b) = (ideographs(expected), ideographs(read));
+    let mut prev = vec![0usize; b.len() + 1];
+    for ca in &a {
+        let mut cur = vec![0usize];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(if ca == cb { prev[j] + 1 } else { prev[j + 1].max(cur[j]) });
+        }
+        prev = cur;
+    }
+    (prev[b.len()], a.len())
+}
+
 /// Legibility: OCR of a snapshot against the emulator's own text.
 /// Threshold: mean line similarity of the Latin lines >= 0.9, and most of
 /// the Chinese characters found.
@@ -204,12 +236,9 @@ fn a_snapshot_is_legible_to_ocr() {
     let shot = snapshot(&recording, video_worker::playback::Recording::span_ms(&recording)).unwrap();
     let png = dir.path().join("shot.png");
     write_png(&shot.picture, &png).unwrap();
-    let langs = Command::new("tesseract").arg("--list-langs").output().unwrap();
-    let chinese = String::from_utf8_lossy(&langs.stdout).lines().any(|l| l.trim() == "chi_sim");
+    let chinese = has_chinese_ocr();
     let lang = if chinese { "eng+chi_sim" } else { "eng" };
-    let out = Command::new("tesseract").arg(&png).arg("-").args(["--psm", "6", "-l", lang]).output().unwrap();
-    assert!(out.status.success(), "tesseract: {}", String::from_utf8_lossy(&out.stderr));
-    let read = String::from_utf8_lossy(&out.stdout).to_string();
+    let read = ocr(&png, lang);
     let read_lines: Vec<&str> = read.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let latin: Vec<&String> = expected.iter().filter(|l| !l.trim().is_empty() && l.is_ascii()).collect();
     let mut total = 0.0;
@@ -230,7 +259,7 @@ fn a_snapshot_is_legible_to_ocr() {
 
 #[test]
 fn cjk_glyphs_fill_two_cells_without_clipping() {
-    let mut fonts = video_worker::terminal::font::Fonts::load(None).expect("the default fonts are installed");
+    let mut fonts = video_worker::terminal::font::Fonts::load(None).expect("the embedded fonts load");
     for px in [16.0, 11.0, 7.0] {
         fonts.set_px(px);
         let (cw, ch) = (fonts.cell_w as i32, fonts.cell_h as i32);
@@ -558,4 +587,183 @@ fn a_recorded_resize_grows_the_terminal_and_the_picture() {
         })
         .unwrap();
     assert!(widest > 80, "output used the wider terminal: {widest} columns");
+}
+
+/// Runs as root only (a private mount namespace needs it): `false`, with a
+/// notice, otherwise, unless `VW_REQUIRE_ROOT` (scripts/test.sh sets it as
+/// root) makes it a failure.
+fn root_or_skip() -> bool {
+    let root =
+        Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        assert!(
+            std::env::var_os("VW_REQUIRE_ROOT").is_none(),
+            "root is required (VW_REQUIRE_ROOT) but this is not root"
+        );
+        eprintln!("skipped: not root (a private mount namespace needs root)");
+    }
+    root
+}
+
+/// The fonts are inside the binary: with `/usr/share/fonts` empty (a tmpfs
+/// over it in a private mount namespace) the real binary still draws
+/// Chinese that OCR reads.
+#[test]
+fn cjk_is_drawn_without_any_system_font() {
+    if !root_or_skip() || !tool_or_skip("tesseract") {
+        return;
+    }
+    let dir = tmp();
+    let png = dir.path().join("bare.png");
+    // The mount must have hidden every system font, or the test proves nothing.
+    let script =
+        r#"mount -t tmpfs none /usr/share/fonts && test -z "$(ls -A /usr/share/fonts)" && exec "$0" "$@""#;
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", script])
+        .arg(common::bin())
+        .arg("snapshot")
+        .arg(fixture("chinese.cast"))
+        .args(["--at", "60000", "-o"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("no glyph"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        has_chinese_ocr() || std::env::var_os("VW_REQUIRE_TERMINAL_TOOLS").is_none(),
+        "chi_sim is required"
+    );
+    if !has_chinese_ocr() {
+        eprintln!("skipped the OCR: tesseract has no chi_sim");
+        return;
+    }
+    let expected = final_text(&fixture("chinese.cast")).join("\n");
+    let (found, total) = ideographs_found(&expected, &ocr(&png, "eng+chi_sim"));
+    eprintln!("no system fonts: OCR found {found} of {total} CJK characters");
+    assert!(found * 10 >= total * 8, "OCR found {found} of {total} CJK characters without system fonts");
+}
+
+/// The emulator's text of a recording's last screen.
+fn final_text(cast: &Path) -> Vec<String> {
+    let recording = TerminalRecording::open(
+        Source::Cast { path: cast.to_path_buf(), version: Version::V2 },
+        None,
+        &TerminalOptions::default(),
+    )
+    .unwrap();
+    let mut text = Vec::new();
+    recording.replay_screens(&mut |_, _, s| text = s.text()).unwrap();
+    text
+}
+
+/// A character no font has is never silent: the conversion warns, once,
+/// with how many were drawn and which; a recording without any does not.
+#[test]
+fn characters_no_font_has_are_counted_and_named() {
+    let dir = tmp();
+    let text = "{\"version\":2,\"width\":40,\"height\":5}\n[0.1,\"o\",\"spin \u{280b}\u{2819}\u{2839}\u{280b} ok \u{1fae0}\\r\\n\"]\n[0.3,\"o\",\"done\\r\\n\"]\n";
+    let cast = write(dir.path(), "braille.cast", text.as_bytes());
+    let mp4 = dir.path().join("braille.mp4");
+    let out = Command::new(common::bin()).arg("convert").arg(&cast).arg("-o").arg(&mp4).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("warning:") && l.contains("no glyph")).collect();
+    assert_eq!(warnings.len(), 1, "one warning: {stderr}");
+    let expected = "5 characters have no glyph in any font (U+280B '\u{280b}', U+2819 '\u{2819}', U+2839 '\u{2839}', \
+                    U+1FAE0 '\u{1fae0}'); drawn as boxes";
+    assert!(warnings[0].contains("braille.cast") && warnings[0].contains(expected), "{stderr}");
+    // Everything the fixtures hold has a glyph: no such warning.
+    for name in ["colours.cast", "chinese.cast", "fullscreen.cast"] {
+        let r = open(&[fixture(name)]);
+        let report = snapshot(&*r, r.span_ms()).unwrap().report;
+        assert!(!report.warnings.iter().any(|w| w.contains("no glyph")), "{name}: {:?}", report.warnings);
+    }
+}
+
+/// Pillow (FreeType) for the hinted reference picture.
+fn pillow_or_skip() -> bool {
+    let found = Command::new("python3").args(["-c", "import PIL"]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("VW_REQUIRE_TERMINAL_TOOLS").is_none(),
+            "Pillow is required (VW_REQUIRE_TERMINAL_TOOLS) but missing: python3 -m pip install pillow"
+        );
+        eprintln!("skipped: Pillow (python3 -m pip install pillow) is not installed");
+    }
+    found
+}
+
+/// The FreeType-hinted picture of `lines` (tests/terminal/freetype_reference.py):
+/// the same embedded font files and faces, px size and cell grid.
+fn freetype_reference(
+    lines: &[String],
+    fonts: &video_worker::terminal::font::Fonts,
+    size: (u32, u32),
+    png: &Path,
+) {
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fonts");
+    let job = serde_json::json!({
+        "lines": lines, "cell": [fonts.cell_w, fonts.cell_h], "baseline": fonts.baseline(), "px": fonts.px,
+        "size": [size.0, size.1], "latin": assets.join("DejaVuSansMono.ttf"),
+        "cjk": assets.join("wqy-microhei.ttc"), "cjk_index": 1, "out": png,
+    });
+    let job_path = png.with_extension("json");
+    std::fs::write(&job_path, job.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terminal/freetype_reference.py");
+    let out = Command::new("python3").arg(script).arg(&job_path).output().unwrap();
+    assert!(out.status.success(), "freetype_reference.py: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Crispness: a real Chinese work session (asciinema 2.2) drawn by us and by
+/// FreeType with hinting (what desktop terminals show), at the default size
+/// and at sizes `--max-size` shrinks to; OCR of ours must find at least
+/// FreeType's share of the CJK characters, less 10 points.
+#[test]
+fn cjk_reads_as_well_as_a_freetype_hinted_render() {
+    if !tool_or_skip("tesseract") || !pillow_or_skip() {
+        return;
+    }
+    assert!(
+        has_chinese_ocr() || std::env::var_os("VW_REQUIRE_TERMINAL_TOOLS").is_none(),
+        "chi_sim is required"
+    );
+    if !has_chinese_ocr() {
+        eprintln!("skipped: tesseract has no chi_sim");
+        return;
+    }
+    let dir = tmp();
+    let lines = final_text(&fixture("chinese.cast"));
+    let expected = lines.join("\n");
+    for px in [16.0, 12.5] {
+        let mut fonts = video_worker::terminal::font::Fonts::load(None).unwrap();
+        fonts.set_px(px);
+        let (w, h) = (80 * fonts.cell_w, 24 * fonts.cell_h);
+        let max_size = Some((w + w % 2, h + h % 2));
+        let recording = TerminalRecording::open(
+            Source::Cast { path: fixture("chinese.cast"), version: Version::V2 },
+            None,
+            &TerminalOptions { max_size, ..Default::default() },
+        )
+        .unwrap();
+        let size = video_worker::playback::Recording::screen(&recording);
+        let shot = snapshot(&recording, 60_000).unwrap();
+        let ours = dir.path().join(format!("ours-{px}.png"));
+        write_png(&shot.picture, &ours).unwrap();
+        let theirs = dir.path().join(format!("freetype-{px}.png"));
+        freetype_reference(&lines, &fonts, size, &theirs);
+        let (a, total) = ideographs_found(&expected, &ocr(&ours, "eng+chi_sim"));
+        let (b, _) = ideographs_found(&expected, &ocr(&theirs, "eng+chi_sim"));
+        let pct = |n: usize| n * 100 / total;
+        eprintln!(
+            "{px} px ({size:?}): OCR finds {}% of {total} CJK characters in ours, {}% in FreeType's",
+            pct(a),
+            pct(b)
+        );
+        assert!(pct(a) + 10 >= pct(b), "{px} px: ours {}% vs FreeType's {}%", pct(a), pct(b));
+    }
 }

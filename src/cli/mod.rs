@@ -83,8 +83,9 @@ pub struct TerminalArgs {
     /// KoKo's old JSON replays); default 80x24.
     #[arg(long, value_name = "COLSxROWS", value_parser = parse_grid)]
     size: Option<(u16, u16)>,
-    /// A monospace font for terminal recordings (PATH or PATH#FACE), put
-    /// before the default chain (DejaVu Sans Mono, WenQuanYi Micro Hei Mono).
+    /// A monospace font file for terminal recordings (PATH or PATH#FACE), put
+    /// before the default chain compiled into the binary (DejaVu Sans Mono,
+    /// WenQuanYi Micro Hei Mono).
     #[arg(long, env = "TERMINAL_FONT", value_name = "FONT")]
     font: Option<String>,
 }

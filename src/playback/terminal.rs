@@ -24,7 +24,7 @@ use crate::guac::limits::{InputLimits, Trip};
 use crate::render::Limits;
 use crate::seal::Key;
 use crate::terminal::asciicast::{self, CastEvents, Version};
-use crate::terminal::font::{FontSpec, Fonts};
+use crate::terminal::font::{FontSpec, Fonts, Missing};
 use crate::terminal::lines::Lines;
 use crate::terminal::raster::Raster;
 use crate::terminal::screen::Screen;
@@ -402,9 +402,33 @@ impl Recording for TerminalRecording {
         diag: &Diagnostics,
         progress: &mut dyn FnMut(i64),
     ) -> Result<(), PlaybackError> {
+        let mut raster = Raster::new(self.fonts.clone(), self.picture);
+        let played = self.play_into(&mut raster, sink, diag, progress);
+        self.report_missing(raster.missing(), diag);
+        played
+    }
+}
+
+impl TerminalRecording {
+    /// Says, once per playing, how many characters no font could draw and
+    /// which: otherwise a session full of boxes converts "successfully"
+    /// without a word of why.
+    fn report_missing(&self, missing: &Missing, diag: &Diagnostics) {
+        if let Some(message) = missing.describe() {
+            tracing::warn!(target: "video_worker::terminal", file = %self.name, "{message}");
+            diag.warn(&self.name, 0, message);
+        }
+    }
+
+    fn play_into(
+        &self,
+        raster: &mut Raster,
+        sink: &mut dyn FrameSink,
+        diag: &Diagnostics,
+        progress: &mut dyn FnMut(i64),
+    ) -> Result<(), PlaybackError> {
         let items = open_items(&self.source, self.key.as_deref(), &self.name, None)?.items;
         let mut screen = Screen::new(self.initial.0, self.initial.1);
-        let mut raster = Raster::new(self.fonts.clone(), self.picture);
         let gap = sink.min_gap_ms().max(1);
         let mut clock = IdleClock::new(self.idle_limit_ms);
         let mut inferred = self.inferred.iter().peekable();
@@ -430,7 +454,7 @@ impl Recording for TerminalRecording {
             };
             let t = clock.time(event.ms);
             if changed && slot(t, gap) != slot(last_t, gap) {
-                if show(&mut screen, &mut raster, sink, last_t)? == Flow::Stop {
+                if show(&mut screen, raster, sink, last_t)? == Flow::Stop {
                     return Ok(());
                 }
                 changed = false;
@@ -444,7 +468,7 @@ impl Recording for TerminalRecording {
             index += 1;
             progress(t);
         }
-        if changed && show(&mut screen, &mut raster, sink, last_t)? == Flow::Stop {
+        if changed && show(&mut screen, raster, sink, last_t)? == Flow::Stop {
             return Ok(());
         }
         progress(self.span_ms);

@@ -73,7 +73,7 @@ pub enum TermError {
     TooLarge { file: String, cols: u64, rows: u64, max_cols: u16, max_rows: u16 },
     #[error("{file}: cannot read: {source}")]
     Io { file: String, source: std::io::Error },
-    #[error("no terminal font found: {0}")]
+    #[error("terminal font: {0}")]
     Font(String),
 }
 

@@ -9,7 +9,7 @@
 
 use crate::render::Surface;
 
-use super::font::Fonts;
+use super::font::{Fonts, Missing};
 use super::screen::{Cell, Screen};
 use super::theme::{self, BACKGROUND, FOREGROUND, Rgb};
 
@@ -28,6 +28,11 @@ impl Raster {
 
     pub fn canvas(&self) -> &Surface {
         &self.canvas
+    }
+
+    /// The characters drawn so far that no font has.
+    pub fn missing(&self) -> &Missing {
+        self.fonts.missing()
     }
 
     pub fn cell_size(&self) -> (u32, u32) {
