@@ -17,6 +17,7 @@ const CORE: &[&str] = &[
     "convert",
     "snapshot",
     "seal",
+    "secret",
     "ids",
 ];
 
