@@ -131,9 +131,8 @@ fn session_metadata_is_sealed_in_the_task_store() {
     }
 }
 
-/// One HTTP/1.1 request with exactly these headers: (status, body).
-fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
-    use std::io::{Read, Write};
+/// One HTTP/1.1 request with exactly these headers: the whole answer.
+fn exchange(s: &Server, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -145,7 +144,12 @@ fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, String)], body: &
     let _ = stream.write_all(body);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).to_string();
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+/// [`exchange`]: (status, body).
+fn raw(s: &Server, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let text = exchange(s, method, path, headers, body);
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
 }
@@ -239,30 +243,15 @@ fn with_a_token_clients_keep_working_and_console_sessions_stay_same_origin() {
     assert_eq!(status, 401);
     // Sign in as a browser would, then replay the cookie from elsewhere.
     let login = format!("token={token}");
-    let (status, _) = raw(
-        &s,
-        "POST",
-        "/ui/login",
-        &[
-            ("Host", own.clone()),
-            ("Origin", format!("http://{own}")),
-            ("Content-Type", "application/x-www-form-urlencoded".into()),
-        ],
-        login.as_bytes(),
-    );
-    assert_eq!(status, 303);
+    let form = [
+        ("Host", own.clone()),
+        ("Origin", format!("http://{own}")),
+        ("Content-Type", "application/x-www-form-urlencoded".into()),
+    ];
+    let answer = exchange(&s, "POST", "/ui/login", &form, login.as_bytes());
+    assert_eq!(answer.split(' ').nth(1), Some("303"), "{answer}");
     let cookie = {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        let req = format!(
-            "POST /ui/login HTTP/1.1\r\nHost: {own}\r\nOrigin: http://{own}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{login}",
-            login.len()
-        );
-        stream.write_all(req.as_bytes()).unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        let line =
-            answer.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap().to_string();
+        let line = answer.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap();
         line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_string()
     };
     let with_cookie = |extra: (&str, String)| {

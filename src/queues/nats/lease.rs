@@ -114,12 +114,9 @@ impl NatsLease {
                 }
             })
             .await;
-        if let Err(e) = written {
-            // A lost claim leaves the job to its new holder: no ack, no nak.
-            self.keepalive.abort();
-            self.queue.inner.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.task.id);
-            return Err(e);
-        }
+        // A lost claim leaves the job to its new holder: no ack, no nak
+        // (dropping the lease stops its keepalive).
+        written?;
         self.stage_log().await;
         if state == State::Done {
             // The outputs are stored and core was told: only now does the
